@@ -1,0 +1,131 @@
+"""Command line: ``secondorder <command>`` (also ``python -m secondorder``).
+
+User mistakes (a malformed config, missing data) print one clear line and exit with status 2;
+only unexpected failures show a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from secondorder.errors import ConfigError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr
+    )
+    from secondorder.data import DataError
+
+    try:
+        return args.handler(args)
+    except (ConfigError, DataError) as error:
+        print(f"secondorder {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="secondorder",
+        description="Second-order optimizers on deep CNNs: run one piece of the study.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    prepare = commands.add_parser(
+        "prepare-data", help="check a raw dataset and write the bundle that training reads"
+    )
+    prepare.add_argument("--dataset", required=True, help="mnist or cifar10")
+    prepare.add_argument("--root", help="raw data root (default: $SECONDORDER_DATA, else data/raw)")
+    prepare.add_argument("--out", required=True, type=Path, help="bundle file to write (.pt)")
+    prepare.set_defaults(handler=_prepare)
+
+    expand = commands.add_parser("expand", help="list the unique runs of a study config")
+    expand.add_argument("--config", required=True, type=Path)
+    expand.add_argument("--json", action="store_true", help="print the specs as JSON")
+    expand.set_defaults(handler=_expand)
+
+    train = commands.add_parser("train", help="train one run and write its record")
+    source = train.add_mutually_exclusive_group(required=True)
+    source.add_argument("--spec", type=Path, help="a run spec as JSON (see `expand --json`)")
+    source.add_argument("--run-id", help="a run id of --config")
+    train.add_argument("--config", type=Path, help="study config, with --run-id")
+    train.add_argument(
+        "--data", type=Path, help="dataset bundle (default data/prepared/<dataset>.pt)"
+    )
+    train.add_argument("--out", type=Path, help="run directory (default results/runs/<run id>)")
+    train.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    train.set_defaults(handler=_train)
+
+    bench = commands.add_parser("bench", help="time gradients, curvature products and steps")
+    bench.add_argument("--out", type=Path, default=Path("benchmarks/results/bench.json"))
+    bench.add_argument("--device", default="auto")
+    bench.add_argument("--data", type=Path, default=Path("data/prepared/mnist.pt"))
+    bench.add_argument(
+        "--quick", action="store_true", help="small sizes and few repeats (a CPU smoke run)"
+    )
+    bench.set_defaults(handler=_bench)
+    return parser
+
+
+def _prepare(args: argparse.Namespace) -> int:
+    from secondorder.data import prepare, resolve_data_root
+
+    meta = prepare(args.dataset, resolve_data_root(args.root), args.out)
+    print(json.dumps(meta, indent=2))
+    return 0
+
+
+def _expand(args: argparse.Namespace) -> int:
+    from secondorder.study import expand, load_config
+
+    runs = expand(load_config(args.config))
+    if args.json:
+        print(json.dumps({run_id: spec.to_dict() for run_id, spec in runs.items()}, indent=2))
+    else:
+        print("\n".join(runs))
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from secondorder.study import RunSpec, expand, load_config
+    from secondorder.train import train_run
+
+    if args.spec is not None:
+        try:
+            spec = RunSpec.from_dict(json.loads(args.spec.read_text()))
+        except (OSError, json.JSONDecodeError) as error:
+            raise ConfigError(f"cannot read run spec {args.spec}: {error}") from None
+    else:
+        if args.config is None:
+            raise ConfigError("--run-id needs --config")
+        runs = expand(load_config(args.config))
+        if args.run_id not in runs:
+            raise ConfigError(
+                f"run id '{args.run_id}' is not in {args.config}; "
+                f"list them with `secondorder expand --config {args.config}`"
+            )
+        spec = runs[args.run_id]
+    data = args.data or Path("data/prepared") / f"{spec.dataset}.pt"
+    out = args.out or Path("results/runs") / spec.run_id
+    summary = train_run(spec, data, out, device=args.device)
+    best = summary["best_test_accuracy"]
+    print(f"{spec.run_id}: {summary['status']}, best test accuracy {best:.4f}")
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from secondorder.bench import run_benchmark
+
+    report = run_benchmark(args.data, args.out, device=args.device, quick=args.quick)
+    print(f"wrote {args.out} ({len(report['results'])} measurements)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

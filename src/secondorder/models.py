@@ -1,0 +1,227 @@
+"""The paper's three CNNs: LeNet5, its "AlexNet" and ResNet-18 (the paper's DRN).
+
+Every model takes the activation as an argument ("tanh", the paper's default, or "relu" for the
+ablations of Figures 9-10) and its input shape and class count from the dataset. Forward passes
+are pure functions of parameters and input (no in-place operations, activations with
+``inplace=False``), so the models work with ``torch.func.functional_call``, ``jvp`` and ``grad``;
+the only state a forward changes is BatchNorm's running statistics (ResNet-18, training mode).
+Initialisation is PyTorch's default, deterministic under ``torch.manual_seed``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from secondorder.errors import ConfigError
+
+MODELS = ("lenet", "alexnet", "resnet18")
+ACTIVATIONS = ("tanh", "relu")
+_VARIANTS = {"lenet": ("standard",), "alexnet": ("standard", "residual"), "resnet18": ("standard",)}
+
+
+def model_variants(name: str) -> tuple[str, ...]:
+    """The architecture variants of model ``name`` ("standard", plus "residual" for alexnet)."""
+    _check_choice("model", name, MODELS)
+    return _VARIANTS[name]
+
+
+def _check_choice(what: str, value: object, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"unknown {what} {value!r}; allowed: {', '.join(allowed)}")
+
+
+def _activation(name: str) -> nn.Module:
+    return nn.Tanh() if name == "tanh" else nn.ReLU(inplace=False)
+
+
+class LeNet5(nn.Module):
+    """Caffe's LeNet (the paper: "2 convolutional layers with 20 and 50 5x5 filters").
+
+    conv 5x5 x20 -> act -> maxpool 2 -> conv 5x5 x50 -> act -> maxpool 2 -> fc 500 -> act ->
+    fc num_classes. Caffe's version has no activation after the convolutions; we put one there,
+    as LeCun's LeNet5 does. On MNIST this has 431,080 parameters.
+    """
+
+    def __init__(self, in_channels: int, image_size: int, num_classes: int, activation: str):
+        super().__init__()
+        side = ((image_size - 4) // 2 - 4) // 2
+        if side < 1:
+            raise ConfigError(f"image_size {image_size} is too small for lenet (needs >= 16)")
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, 20, 5),
+            _activation(activation),
+            nn.MaxPool2d(2),
+            nn.Conv2d(20, 50, 5),
+            _activation(activation),
+            nn.MaxPool2d(2),
+        )
+        self.classifier = nn.Sequential(
+            nn.Linear(50 * side * side, 500),
+            _activation(activation),
+            nn.Linear(500, num_classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(torch.flatten(self.features(x), 1))
+
+
+class ResidualBlock5x5(nn.Module):
+    """act(x + conv(act(conv(x)))): two 5x5 'same' convolutions and an identity link, no BN."""
+
+    def __init__(self, channels: int, activation: str):
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 5, padding=2)
+        self.act1 = _activation(activation)
+        self.conv2 = nn.Conv2d(channels, channels, 5, padding=2)
+        self.act2 = _activation(activation)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act2(x + self.conv2(self.act1(self.conv1(x))))
+
+
+class AlexNet(nn.Module):
+    """The paper's "AlexNet": 3 conv layers with 64, 64, 128 filters of 5x5, then 3 fc layers.
+
+    The paper gives only the convolutions. We complete them as in cuda-convnet's CIFAR-10 nets
+    and the TensorFlow CIFAR-10 tutorial that Krizhevsky's small AlexNet is known by: each conv
+    (padding 2) is followed by the activation and 3x3 stride-2 max pooling (padding 1, so
+    32 -> 16 -> 8 -> 4 and 28 -> 14 -> 7 -> 4), then fully connected 384 -> act -> 192 -> act ->
+    num_classes. No local response normalisation and no dropout (neither is in the paper's
+    description, and dropout would make curvature products stochastic).
+
+    ``variant="residual"`` (paper, Figure 11: "substitute the last convolutional layer ... with
+    a single residual block ... tanh is used ... and we keep the identity link"): the third
+    conv (64 -> 128) becomes :class:`ResidualBlock5x5` at 64 channels, i.e. two 5x5 convs
+    64 -> 64 -> 64 with a parameter-free identity link, followed by the same pooling; the first
+    fc layer then takes 64 * 4 * 4 inputs instead of 128 * 4 * 4. A true identity needs equal
+    input and output widths; the alternatives were rejected because a 1x1 projection shortcut
+    is not an identity link (it has weights and curvature), and keeping 128 channels needs
+    either such a projection or an extra conv in front of the block. The block keeps the conv
+    parameter count exactly (2 * (64*64*25 + 64) = 128*64*25 + 128 = 204,928); only fc1
+    shrinks (786,816 -> 393,600 parameters).
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        image_size: int,
+        num_classes: int,
+        activation: str,
+        variant: str = "standard",
+    ):
+        super().__init__()
+        side = image_size
+        for _ in range(3):
+            side = (side - 1) // 2 + 1  # MaxPool2d(3, stride=2, padding=1)
+
+        def pool() -> nn.Module:
+            return nn.MaxPool2d(3, stride=2, padding=1)
+
+        if variant == "residual":
+            last: list[nn.Module] = [ResidualBlock5x5(64, activation)]
+            width = 64
+        else:
+            last = [nn.Conv2d(64, 128, 5, padding=2), _activation(activation)]
+            width = 128
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, 64, 5, padding=2),
+            _activation(activation),
+            pool(),
+            nn.Conv2d(64, 64, 5, padding=2),
+            _activation(activation),
+            pool(),
+            *last,
+            pool(),
+        )
+        self.classifier = nn.Sequential(
+            nn.Linear(width * side * side, 384),
+            _activation(activation),
+            nn.Linear(384, 192),
+            _activation(activation),
+            nn.Linear(192, num_classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(torch.flatten(self.features(x), 1))
+
+
+class BasicBlock(nn.Module):
+    """He et al. (2016) basic block: two 3x3 conv+BN, identity or 1x1 conv+BN projection."""
+
+    def __init__(self, in_planes: int, planes: int, stride: int, activation: str):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.act1 = _activation(activation)
+        self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.act2 = _activation(activation)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or in_planes != planes:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(in_planes, planes, 1, stride=stride, bias=False),
+                nn.BatchNorm2d(planes),
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.act1(self.bn1(self.conv1(x)))
+        return self.act2(self.bn2(self.conv2(out)) + self.shortcut(x))
+
+
+class ResNet18(nn.Module):
+    """ResNet-18 (the paper's DRN) in the common CIFAR form of He et al. (2016).
+
+    3x3 stem conv (64) + BN + act, no max-pool; four stages of two basic blocks with 64, 128,
+    256, 512 channels (stride 2 at stages 2-4, projection shortcuts there); global average
+    pooling; fc. 11,173,962 parameters on CIFAR-10.
+    """
+
+    def __init__(self, in_channels: int, num_classes: int, activation: str):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, 64, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.act = _activation(activation)
+        blocks: list[nn.Module] = []
+        in_planes = 64
+        for planes, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
+            for s in (stride, 1):
+                blocks.append(BasicBlock(in_planes, planes, s, activation))
+                in_planes = planes
+        self.layers = nn.Sequential(*blocks)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(512, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.layers(self.act(self.bn1(self.conv1(x))))
+        return self.fc(torch.flatten(self.pool(out), 1))
+
+
+def build_model(
+    name: str,
+    *,
+    in_channels: int,
+    image_size: int,
+    num_classes: int,
+    activation: str = "tanh",
+    variant: str = "standard",
+) -> nn.Module:
+    """Build model ``name`` for (in_channels, image_size, image_size) inputs and num_classes.
+
+    Unknown names, activations or variants raise :class:`ConfigError` naming the allowed values.
+    """
+    _check_choice("model", name, MODELS)
+    _check_choice("activation", activation, ACTIVATIONS)
+    _check_choice(f"variant for {name}", variant, _VARIANTS[name])
+    for key, value in (
+        ("in_channels", in_channels),
+        ("image_size", image_size),
+        ("num_classes", num_classes),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{key} must be a positive integer, got {value!r}")
+    if name == "lenet":
+        return LeNet5(in_channels, image_size, num_classes, activation)
+    if name == "alexnet":
+        return AlexNet(in_channels, image_size, num_classes, activation, variant)
+    return ResNet18(in_channels, num_classes, activation)

@@ -1,0 +1,446 @@
+"""The training runner: one :class:`~secondorder.study.RunSpec` -> one run record.
+
+A run holds its dataset on the training device, draws mini-batches by on-device permutation,
+and calls ``optimizer.step(objective, batch, curvature_batch)`` once per iteration. The data
+that each quantity uses follows the optimizer's data plan: GD and SHG compute their gradient on a
+fresh random ``gradient_fraction`` of the training set, SHG its curvature on the mini-batch, SQN
+its curvature on a separate ``curvature_batch_size`` sample. One epoch is one pass of the update
+loop over the training set (iterations x batch size / N), as in the paper, whatever the extra
+work; the cost counters record that work.
+
+The clock runs only while training: at each logging point the device is synchronised, the clock
+stops, the test set (and optionally the whole training set) is evaluated, and the clock restarts.
+A training loss that is not finite, or that exceeds ``divergence_factor`` times the initial
+loss (a saturating tanh network "explodes" to huge but finite losses), stops the run with status
+``diverged`` and keeps the record. A run
+checkpoints at the end of every epoch and resumes from there when restarted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import math
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TextIO
+
+import torch
+import torch.nn.functional as F
+
+import secondorder
+from secondorder import data as datasets
+from secondorder.cost import CostCounters
+from secondorder.curvature import Objective
+from secondorder.models import build_model
+from secondorder.optim import DATA_HPARAMS, build_optimizer
+from secondorder.study import RunSpec
+
+log = logging.getLogger("secondorder.train")
+
+METRIC_COLUMNS = (
+    "epoch",
+    "iteration",
+    "train_time_s",
+    "train_loss",
+    "full_train_loss",
+    "test_loss",
+    "test_accuracy",
+    *CostCounters().as_dict(),
+)
+CHECKPOINT = "checkpoint.pt"
+EVAL_CHUNK = 2000
+_gpu_lock: TextIO | None = None  # held for the life of the process (see select_device)
+
+
+def train_run(
+    spec: RunSpec,
+    data_bundle: str | Path,
+    out_dir: str | Path,
+    *,
+    device: str = "auto",
+    progress: bool | None = None,
+) -> dict[str, Any]:
+    """Train one run and write ``metrics.csv`` and ``summary.json`` into ``out_dir``.
+
+    Resumes from ``out_dir/checkpoint.pt`` when one of the same spec exists. A diverged run
+    returns normally (status ``diverged``); any other failure writes ``failed.json`` (which is not
+    an output, so nothing looks done) and re-raises.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        return _Run(spec, Path(data_bundle), out_dir, select_device(device), progress).run()
+    except Exception as error:
+        failure = {
+            "run_id": spec.run_id,
+            "spec": spec.to_dict(),
+            "status": "failed",
+            "error": f"{type(error).__name__}: {error}",
+        }
+        write_atomic(out_dir / "failed.json", json.dumps(failure, indent=2))
+        raise
+
+
+class _Run:
+    """State of one training run between logging points (kept small and checkpointable)."""
+
+    def __init__(
+        self,
+        spec: RunSpec,
+        bundle: Path,
+        out_dir: Path,
+        device: torch.device,
+        progress: bool | None,
+    ) -> None:
+        self.spec, self.out_dir, self.device = spec, out_dir, device
+        self.show_progress = sys.stderr.isatty() if progress is None else progress
+        torch.manual_seed(spec.seed)
+        self.data = datasets.load(
+            bundle,
+            device,
+            train_subset=spec.train_subset,
+            test_subset=spec.test_subset,
+            seed=0,  # the same subset for every run, whatever its seed
+        )
+        self.model = build_model(
+            spec.model,
+            in_channels=self.data.in_channels,
+            image_size=self.data.image_size,
+            num_classes=self.data.num_classes,
+            activation=spec.activation,
+            variant=spec.variant,
+        ).to(device)
+        self.objective = Objective(self.model, F.cross_entropy, chunk_size=spec.chunk_size)
+        self.counters = self.objective.counters
+        optimizer_hparams = {k: v for k, v in spec.hparams.items() if k not in DATA_HPARAMS}
+        self.optimizer = build_optimizer(spec.method, self.objective.params, optimizer_hparams)
+        self.generator = torch.Generator(device=device).manual_seed(spec.seed)
+
+        self.n_train = len(self.data.y_train)
+        if spec.batch_size > self.n_train:
+            raise ValueError(
+                f"batch_size {spec.batch_size} exceeds the training set size {self.n_train}"
+            )
+        self.iterations_per_epoch = self.n_train // spec.batch_size
+        self.log_interval = max(1, math.ceil(self.iterations_per_epoch / spec.logs_per_epoch))
+        fraction = spec.hparams.get("gradient_fraction")
+        self.gradient_size = None if fraction is None else max(1, round(fraction * self.n_train))
+        self.curvature_size = spec.hparams.get("curvature_batch_size")
+        if self.curvature_size is not None:
+            self.curvature_size = min(self.curvature_size, self.n_train)
+
+        self.epoch = 0  # completed epochs
+        self.iteration = 0
+        self.train_time = 0.0
+        self.rows: list[dict[str, float]] = []
+        self.status = "running"
+        self.diverged_at: dict[str, float] | None = None
+        self.resumed_from_epoch: int | None = None
+
+    # -- the loop -------------------------------------------------------------------------------
+
+    def run(self) -> dict[str, Any]:
+        self._resume()
+        if not self.rows:
+            self._log_point(train_loss=float("nan"))
+        with self._progress() as bar:
+            while self.epoch < self.spec.epochs and self.status == "running":
+                self._train_epoch(bar)
+                if self.status == "running":
+                    self.epoch += 1
+                    self._save_checkpoint()
+        if self.status == "running":
+            self.status = "finished"
+        return self._finish()
+
+    def _train_epoch(self, bar: Any) -> None:
+        x, y = self.data.x_train, self.data.y_train
+        permutation = datasets.epoch_permutation(self.n_train, self.generator, self.device)
+        loss_sum = torch.zeros((), device=self.device)
+        losses_since_log = 0
+        self.model.train()
+        self._synchronize()
+        started = time.perf_counter()
+        for i in range(self.iterations_per_epoch):
+            index = permutation[i * self.spec.batch_size : (i + 1) * self.spec.batch_size]
+            minibatch = (x[index], y[index])
+            batch, curvature_batch = self._batches(minibatch)
+            loss = self.optimizer.step(self.objective, batch, curvature_batch)
+            loss_sum += loss.detach().to(loss_sum.dtype)
+            losses_since_log += 1
+            self.iteration += 1
+            if (i + 1) % self.log_interval == 0 or i + 1 == self.iterations_per_epoch:
+                self._synchronize()
+                self.train_time += time.perf_counter() - started
+                train_loss = (loss_sum / losses_since_log).item()  # the one sync per point
+                self._log_point(train_loss=train_loss)
+                bar.update(losses_since_log)
+                if not math.isfinite(train_loss) or train_loss > self._loss_limit():
+                    self.status = "diverged"
+                    self.diverged_at = {
+                        "epoch": self.rows[-1]["epoch"],
+                        "iteration": self.iteration,
+                    }
+                    log.warning("%s diverged at iteration %d", self.spec.run_id, self.iteration)
+                    return
+                loss_sum.zero_()
+                losses_since_log = 0
+                self.model.train()
+                self._synchronize()
+                started = time.perf_counter()
+
+    def _loss_limit(self) -> float:
+        """Training losses above this count as diverged: a multiple of the initial test loss."""
+        return self.spec.divergence_factor * self.rows[0]["test_loss"]
+
+    def _batches(self, minibatch: tuple[torch.Tensor, torch.Tensor]) -> tuple[Any, Any]:
+        """(gradient/line-search batch, curvature batch) for this iteration's data plan."""
+        x, y = self.data.x_train, self.data.y_train
+        batch, curvature_batch = minibatch, None
+        if self.gradient_size is not None:  # GD, SHG: gradient on a fraction of the data
+            index = datasets.sample_indices(
+                self.n_train, self.gradient_size, self.generator, self.device
+            )
+            batch, curvature_batch = (x[index], y[index]), minibatch
+        if self.curvature_size is not None:  # SQN: a separate, larger curvature sample
+            needs = getattr(self.optimizer, "needs_curvature_batch", lambda: True)
+            if needs():
+                index = datasets.sample_indices(
+                    self.n_train, self.curvature_size, self.generator, self.device
+                )
+                curvature_batch = (x[index], y[index])
+        return batch, curvature_batch
+
+    # -- logging and evaluation (off the clock) ------------------------------------------------
+
+    def _log_point(self, *, train_loss: float) -> None:
+        test_loss, test_accuracy = self._evaluate(self.data.x_test, self.data.y_test)
+        full_train_loss = float("nan")
+        if self.spec.eval_train_loss:
+            full_train_loss, _ = self._evaluate(self.data.x_train, self.data.y_train)
+        row = {
+            "epoch": self.iteration * self.spec.batch_size / self.n_train,
+            "iteration": self.iteration,
+            "train_time_s": self.train_time,
+            "train_loss": train_loss,
+            "full_train_loss": full_train_loss,
+            "test_loss": test_loss,
+            "test_accuracy": test_accuracy,
+            **self.counters.as_dict(),
+        }
+        self.rows.append(row)
+        if not self.show_progress:
+            log.info(
+                "%s epoch %.2f it %d time %.1fs train_loss %.4g test_loss %.4g test_acc %.4f",
+                self.spec.run_id,
+                row["epoch"],
+                self.iteration,
+                self.train_time,
+                train_loss,
+                test_loss,
+                test_accuracy,
+            )
+
+    @torch.no_grad()
+    def _evaluate(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+        """Mean loss and accuracy in eval mode (BatchNorm running statistics)."""
+        self.model.eval()
+        loss_sum = torch.zeros((), device=self.device, dtype=torch.float64)
+        correct = torch.zeros((), device=self.device, dtype=torch.int64)
+        for start in range(0, len(y), EVAL_CHUNK):
+            logits = self.model(x[start : start + EVAL_CHUNK])
+            target = y[start : start + EVAL_CHUNK]
+            loss_sum += F.cross_entropy(logits, target, reduction="sum").double()
+            correct += (logits.argmax(dim=1) == target).sum()
+        self.model.train()
+        return (loss_sum / len(y)).item(), (correct.double() / len(y)).item()
+
+    # -- checkpoint, resume, outputs ------------------------------------------------------------
+
+    def _checkpoint_state(self) -> dict[str, Any]:
+        return {
+            "spec": self.spec.to_dict(),
+            "epoch": self.epoch,
+            "iteration": self.iteration,
+            "train_time": self.train_time,
+            "rows": self.rows,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "generator": self.generator.get_state(),
+            "counters": self.counters.as_dict(),
+        }
+
+    def _save_checkpoint(self) -> None:
+        path = self.out_dir / CHECKPOINT
+        with tempfile.NamedTemporaryFile(dir=self.out_dir, suffix=".tmp", delete=False) as tmp:
+            torch.save(self._checkpoint_state(), tmp)
+        os.replace(tmp.name, path)
+
+    def _resume(self) -> None:
+        path = self.out_dir / CHECKPOINT
+        if not path.exists():
+            return
+        try:
+            state = torch.load(path, map_location=self.device, weights_only=True)
+        except Exception as error:  # a corrupt checkpoint is not worth a failed run
+            log.warning("ignoring unreadable checkpoint %s (%s); starting afresh", path, error)
+            return
+        if state.get("spec") != self.spec.to_dict():
+            log.warning("ignoring checkpoint %s of a different spec; starting afresh", path)
+            return
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"].cpu())
+        self.counters.load(state["counters"])
+        self.epoch, self.iteration = state["epoch"], state["iteration"]
+        self.train_time, self.rows = state["train_time"], state["rows"]
+        self.resumed_from_epoch = self.epoch
+        log.info("%s resumed from the checkpoint after epoch %d", self.spec.run_id, self.epoch)
+
+    def _finish(self) -> dict[str, Any]:
+        final = self.rows[-1]
+        finite_accuracies = [
+            r["test_accuracy"] for r in self.rows if math.isfinite(r["test_accuracy"])
+        ]
+        summary = {
+            "run_id": self.spec.run_id,
+            "spec": self.spec.to_dict(),
+            "status": self.status,
+            "epochs_completed": self.epoch,
+            "iterations": self.iteration,
+            "train_time_s": self.train_time,
+            "final": {
+                "train_loss": final["train_loss"],
+                "test_loss": final["test_loss"],
+                "test_accuracy": final["test_accuracy"],
+            },
+            "best_test_accuracy": max(finite_accuracies, default=float("nan")),
+            "counters": self.counters.as_dict(),
+            "diverged_at": self.diverged_at,
+            "resumed_from_epoch": self.resumed_from_epoch,
+            "error": None,
+            "environment": environment(self.device, self.spec.seed, self.data.meta),
+        }
+        write_atomic(self.out_dir / "metrics.csv", metrics_csv(self.rows))
+        torch.save(self.model.state_dict(), self.out_dir / "model.pt")
+        write_atomic(self.out_dir / "summary.json", json.dumps(summary, indent=2, allow_nan=True))
+        (self.out_dir / CHECKPOINT).unlink(missing_ok=True)
+        (self.out_dir / "failed.json").unlink(missing_ok=True)
+        return summary
+
+    @contextlib.contextmanager
+    def _progress(self) -> Iterator[Any]:
+        total = self.spec.epochs * self.iterations_per_epoch
+        if not self.show_progress:
+            yield _NoProgress()
+            return
+        from tqdm import tqdm
+
+        with tqdm(total=total, initial=self.iteration, desc=self.spec.run_id, unit="it") as bar:
+            yield bar
+
+    def _synchronize(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+
+class _NoProgress:
+    def update(self, n: int) -> None:
+        pass
+
+
+def metrics_csv(rows: list[dict[str, float]]) -> str:
+    """The metrics rows as CSV text, columns in :data:`METRIC_COLUMNS` order."""
+    lines = [",".join(METRIC_COLUMNS)]
+    for row in rows:
+        lines.append(
+            ",".join(
+                repr(float(row[c])) if isinstance(row[c], float) else str(row[c])
+                for c in METRIC_COLUMNS
+            )
+        )
+    return "\n".join(lines) + "\n"
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` so that ``path`` is either absent, the old file, or complete."""
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as tmp:
+        tmp.write(text)
+    os.replace(tmp.name, path)
+
+
+def select_device(requested: str = "auto") -> torch.device:
+    """The training device: ``cpu``, ``cuda[:N]``, or ``auto`` (CUDA when present).
+
+    On a machine with several visible GPUs, concurrent runs must not share one, and Snakemake
+    assigns no GPU ids: each process takes an exclusive lock file per GPU and uses the first GPU
+    whose lock it gets (waiting while all are taken). Under SLURM, CUDA_VISIBLE_DEVICES already
+    shows each job only its own GPU.
+    """
+    global _gpu_lock
+    if requested == "cpu" or (requested == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise RuntimeError(f"device '{requested}' requested but CUDA is not available")
+    if requested.startswith("cuda:"):
+        return torch.device(requested)
+    count = torch.cuda.device_count()
+    if count == 1:
+        return torch.device("cuda:0")
+    lock_dir = Path(tempfile.gettempdir())
+    while True:
+        for index in range(count):
+            handle = open(lock_dir / f"secondorder-gpu-{index}.lock", "w")  # noqa: SIM115
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                handle.close()
+                continue
+            _gpu_lock = handle
+            return torch.device(f"cuda:{index}")
+        time.sleep(5)
+
+
+def environment(device: torch.device, seed: int, data_meta: dict[str, Any]) -> dict[str, Any]:
+    """Versions, device, git commit and data provenance for the run record."""
+    import torchvision
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "secondorder": secondorder.__version__,
+        "platform": platform.platform(),
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else platform.processor() or "cpu",
+        "git_commit": git_commit(),
+        "seed": seed,
+        "data": data_meta,
+    }
+
+
+def git_commit() -> str | None:
+    """The commit of the source tree this package runs from, if it is a git checkout."""
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return result.stdout.strip() or None if result.returncode == 0 else None
