@@ -165,3 +165,16 @@ def test_yaml_is_read_safely(tmp_path):
 def test_shipped_configs_load(name):
     cfg = load_config(REPO / "config" / name)
     assert expand(cfg)
+
+
+def test_model_defaults_apply_between_run_defaults_and_artifact_overrides():
+    raw = copy.deepcopy(BASE)
+    raw["model_defaults"] = {"resnet18": {"activation": "relu", "epochs": 5}}
+    raw["artifacts"]["table1"]["models"] = ["lenet", "resnet18"]
+    raw["artifacts"]["table1"]["run"] = {"epochs": 3}
+    runs = expand(load_config(raw))
+    table = {(s.model, s.activation, s.epochs) for s in runs.values() if s.method == "sgd"}
+    assert table == {("lenet", "tanh", 2), ("lenet", "tanh", 3), ("resnet18", "relu", 3)}
+    raw["model_defaults"] = {"vgg": {"activation": "relu"}}
+    with pytest.raises(ConfigError, match="model_defaults"):
+        load_config(raw)

@@ -28,7 +28,16 @@ X_AXES = ("epoch", "time", "work")
 LINE_KEYS = ("optimizer", "batch_size", "activation", "variant")
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
-TOP_LEVEL_KEYS = ("data_root", "device", "seeds", "run", "optimizers", "tuning", "artifacts")
+TOP_LEVEL_KEYS = (
+    "data_root",
+    "device",
+    "seeds",
+    "run",
+    "model_defaults",
+    "optimizers",
+    "tuning",
+    "artifacts",
+)
 RUN_DEFAULTS: dict[str, Any] = {
     "batch_size": 100,
     "epochs": 10,
@@ -130,6 +139,7 @@ def load_config(source: str | Path | Mapping[str, Any]) -> dict[str, Any]:
         "seeds": _check_seeds(raw.get("seeds", [0])),
         "run": _check_run({**RUN_DEFAULTS, **_mapping(raw.get("run", {}), "run")}, "run"),
     }
+    config["model_defaults"] = _check_model_defaults(raw.get("model_defaults"))
     if not isinstance(config["data_root"], str) or not config["data_root"]:
         raise ConfigError("data_root: expected a non-empty path string")
     config["optimizers"] = _check_optimizers(raw.get("optimizers"))
@@ -164,12 +174,29 @@ def artifact(config: Mapping[str, Any], name: str) -> dict[str, Any]:
         raise ConfigError(f"unknown artifact '{name}'; the config has: {allowed}") from None
 
 
+def run_settings(config: Mapping[str, Any], artifact_name: str, model: str) -> dict[str, Any]:
+    """The run settings of one model in one artifact: the run defaults, then the model's
+    defaults (e.g. ReLU for ResNet-18), then the artifact's own ``run`` overrides."""
+    return {
+        **config["run"],
+        **config["model_defaults"].get(model, {}),
+        **config["artifacts"][artifact_name]["run"],
+    }
+
+
 def _artifact_specs(config: Mapping[str, Any], name: str) -> list[RunSpec]:
     entry = config["artifacts"][name]
-    run = {**config["run"], **entry["run"]}
+    specs = []
+    for model in entry["models"]:
+        specs += _model_specs(config, entry, model, run_settings(config, name, model))
+    return specs
+
+
+def _model_specs(
+    config: Mapping[str, Any], entry: Mapping[str, Any], model: str, run: Mapping[str, Any]
+) -> list[RunSpec]:
     grid = itertools.product(
         entry["datasets"],
-        entry["models"],
         entry["optimizers"],
         entry["activations"] or [run["activation"]],
         entry["variants"] or [run["variant"]],
@@ -177,7 +204,7 @@ def _artifact_specs(config: Mapping[str, Any], name: str) -> list[RunSpec]:
         config["seeds"],
     )
     specs = []
-    for dataset, model, preset, activation, variant, batch_size, seed in grid:
+    for dataset, preset, activation, variant, batch_size, seed in grid:
         method, hparams = _preset_hparams(
             config,
             preset,
@@ -302,6 +329,18 @@ def _check_run(run: dict[str, Any], where: str) -> dict[str, Any]:
     return run
 
 
+def _check_model_defaults(value: Any) -> dict[str, dict[str, Any]]:
+    from secondorder.models import MODELS
+
+    defaults = _mapping(value, "model_defaults")
+    for model, run in defaults.items():
+        _check_choice(model, MODELS, "model_defaults")
+        defaults[model] = _check_run(
+            _mapping(run, f"model_defaults.{model}"), f"model_defaults.{model}"
+        )
+    return defaults
+
+
 def _check_optimizers(value: Any) -> dict[str, dict[str, Any]]:
     from secondorder.optim import METHODS, resolve_hparams
 
@@ -380,8 +419,8 @@ def _check_artifacts(value: Any, config: dict[str, Any]) -> dict[str, dict[str, 
         for item in out["activations"]:
             _check_choice(item, ACTIVATIONS, f"{where}.activations")
         out["variants"] = _check_list(entry.get("variants"), f"{where}.variants", optional=True)
-        run = {**config["run"], **out["run"]}
         for model in out["models"]:
+            run = {**config["run"], **config["model_defaults"].get(model, {}), **out["run"]}
             for variant in out["variants"] or [run["variant"]]:
                 _check_choice(variant, model_variants(model), f"{where}.variants (model {model})")
         out["batch_sizes"] = _check_list(

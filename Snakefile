@@ -1,0 +1,44 @@
+"""The study workflow: data -> one training job per run -> aggregated CSVs -> figures and
+tables -> report (results/report.md).
+
+    snakemake                                     # laptop scale (config/quick.yaml)
+    snakemake --configfile config/config.yaml     # the paper at full scale
+    snakemake --profile profiles/slurm --configfile config/config.yaml   # on a SLURM cluster
+
+The expansion of the config into runs is plain Python (secondorder.study); this file and
+workflow/rules/ only map run ids and artifact names to files and call thin glue scripts.
+"""
+
+from snakemake.utils import min_version
+
+min_version("9")
+
+
+# The default study. A --configfile on the command line replaces it (Snakemake would otherwise
+# merge both configs key by key, mixing two studies).
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/quick.yaml"
+
+
+include: "workflow/rules/common.smk"  # checks the config, then maps runs and artifacts to files
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/aggregate.smk"
+include: "workflow/rules/figures.smk"
+include: "workflow/rules/report.smk"
+
+
+localrules:
+    all,
+    data,
+    aggregate,
+    figure,
+    table,
+    report,
+
+
+rule all:
+    default_target: True
+    input:
+        all_targets(),

@@ -1,0 +1,467 @@
+"""Tests of the analysis layer on small synthetic run records (no training involved)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from secondorder import analysis
+from secondorder.cost import CostCounters
+
+COUNTERS = list(CostCounters().as_dict())
+
+
+def write_run(
+    root: Path,
+    *,
+    dataset: str = "mnist",
+    model: str = "lenet",
+    optimizer: str = "sgd",
+    method: str | None = None,
+    seed: int = 0,
+    losses: list[float],
+    accuracies: list[float] | None = None,
+    status: str = "finished",
+    seconds_per_point: float = 1.0,
+    work_per_point: int = 200,
+    train_subset: int | None = 1000,
+    activation: str = "tanh",
+    batch_size: int = 100,
+    full_losses: list[float] | None = None,
+) -> Path:
+    """A run record as train.py writes it: 4 logging points per epoch on N = train_subset."""
+    method = method or optimizer
+    n = train_subset or analysis.FULL_TRAIN_SIZE[dataset]
+    spec = {
+        "dataset": dataset,
+        "model": model,
+        "activation": activation,
+        "variant": "standard",
+        "optimizer": optimizer,
+        "method": method,
+        "hparams": {"lr": 0.1},
+        "batch_size": batch_size,
+        "epochs": 2,
+        "seed": seed,
+        "train_subset": train_subset,
+        "test_subset": 500 if train_subset else None,
+        "logs_per_epoch": 4,
+        "eval_train_loss": full_losses is not None,
+        "chunk_size": 4096,
+    }
+    run_id = f"{dataset}-{model}-{activation}__{optimizer}__bs{batch_size}__s{seed}__abc123"
+    points = len(losses)
+    iterations = [i * n // (4 * batch_size) for i in range(points)]
+    accuracies = accuracies if accuracies is not None else [0.1 * (i + 1) for i in range(points)]
+    rows = {
+        "epoch": [it * batch_size / n for it in iterations],
+        "iteration": iterations,
+        "train_time_s": [i * seconds_per_point for i in range(points)],
+        "train_loss": [math.nan, *losses[1:]],
+        "full_train_loss": full_losses if full_losses is not None else [math.nan] * points,
+        "test_loss": losses,
+        "test_accuracy": accuracies,
+    }
+    for name in COUNTERS:
+        rows[name] = [0] * points
+    rows["forward_samples"] = [i * work_per_point for i in range(points)]
+    run_dir = root / run_id
+    run_dir.mkdir(parents=True)
+    pd.DataFrame(rows).to_csv(run_dir / "metrics.csv", index=False)
+    summary = {
+        "run_id": run_id,
+        "spec": spec,
+        "status": status,
+        "epochs_completed": rows["epoch"][-1],
+        "iterations": iterations[-1],
+        "train_time_s": rows["train_time_s"][-1],
+        "final": {"test_loss": losses[-1], "test_accuracy": accuracies[-1]},
+        "best_test_accuracy": max(accuracies),
+        "counters": {},
+        "environment": {
+            "device": "cpu",
+            "device_name": "cpu",
+            "data": {"name": dataset, "files": {"train.gz": "f00d"}, "original_md5": True},
+        },
+        "error": None,
+        "diverged_at": {"epoch": rows["epoch"][-1], "iteration": iterations[-1]}
+        if status == "diverged"
+        else None,
+    }
+    (run_dir / "summary.json").write_text(json.dumps(summary))
+    return run_dir
+
+
+DECREASING = [2.3, 1.0, 0.8, 0.6, 0.5, 0.45, 0.4, 0.38, 0.36]
+
+
+@pytest.fixture
+def study(tmp_path: Path) -> dict[str, list[Path]]:
+    """Two seeds of SGD and SHG, one diverged SR1, one GD; MNIST LeNet + CIFAR-10 LeNet SGD."""
+    runs = tmp_path / "runs"
+    sgd = [
+        write_run(runs, seed=0, losses=DECREASING, accuracies=[0.1, 0.5, 0.9, 0.95] + [0.97] * 5),
+        write_run(
+            runs,
+            seed=1,
+            losses=[v * 1.02 for v in DECREASING],
+            accuracies=[0.1, 0.5, 0.9, 0.95] + [0.99] * 5,
+        ),
+    ]
+    shg = [
+        write_run(
+            runs,
+            optimizer="shg",
+            seed=s,
+            losses=[v * f for v in DECREASING],
+            seconds_per_point=20.0,
+            work_per_point=1000,
+        )
+        for s, f in ((0, 0.5), (1, 0.52))
+    ]
+    sr1 = [
+        write_run(
+            runs,
+            optimizer="sr1",
+            method="lsr1",
+            losses=[2.3, 1.2, 0.9, math.nan],
+            status="diverged",
+            seconds_per_point=5.0,
+        )
+    ]
+    gd = [write_run(runs, optimizer="gd", method="gd", losses=[v * 1.5 for v in DECREASING])]
+    cifar = [
+        write_run(
+            runs,
+            dataset="cifar10",
+            train_subset=None,
+            losses=DECREASING,
+            accuracies=[0.1, 0.3, 0.5, 0.6, 0.65, 0.7, 0.69, 0.68, 0.68],
+        )
+    ]
+    return {"sgd": sgd, "shg": shg, "sr1": sr1, "gd": gd, "cifar": cifar}
+
+
+def all_runs(study: dict[str, list[Path]]) -> list[Path]:
+    return [run for runs in study.values() for run in runs]
+
+
+def test_aggregate_rows_and_columns(study, tmp_path):
+    out = tmp_path / "agg" / "all.csv"
+    analysis.aggregate(all_runs(study), out)
+    table = pd.read_csv(out)
+    assert list(table.columns[: len(analysis.SPEC_COLUMNS)]) == list(analysis.SPEC_COLUMNS)
+    for column in ("epoch", "train_loss", "test_accuracy", "forward_samples", "train_size"):
+        assert column in table
+    # 6 MNIST runs and 1 CIFAR-10 run with 9 points each, the diverged one with 4.
+    assert len(table) == 6 * 9 + 4
+    assert table["run_id"].nunique() == 7
+    sr1 = table[table["optimizer"] == "sr1"]
+    assert set(sr1["status"]) == {"diverged"} and set(sr1["method"]) == {"lsr1"}
+    assert set(table[table["dataset"] == "cifar10"]["train_size"]) == {50_000}
+    assert set(table[table["dataset"] == "mnist"]["train_size"]) == {1000}
+    assert not list(out.parent.glob(".*tmp"))  # atomic write leaves no temporary file
+
+
+def test_aggregate_keeps_a_run_without_metrics(tmp_path):
+    run = write_run(tmp_path / "runs", losses=[2.3, 1.0], status="failed")
+    (run / "metrics.csv").write_text("")
+    table = analysis.aggregate([run], tmp_path / "a.csv")
+    assert len(table) == 1 and table["status"].iloc[0] == "failed"
+
+
+def test_aggregate_names_a_missing_summary(tmp_path):
+    run = tmp_path / "runs" / "x"
+    run.mkdir(parents=True)
+    with pytest.raises(FileNotFoundError, match=r"summary\.json"):
+        analysis.aggregate([run], tmp_path / "a.csv")
+
+
+def test_aggregate_of_no_runs_writes_the_header(tmp_path):
+    analysis.aggregate([], tmp_path / "a.csv")
+    assert list(pd.read_csv(tmp_path / "a.csv").columns)[:3] == ["run_id", "dataset", "model"]
+
+
+def _valid_png(path: Path) -> bool:
+    return path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000
+
+
+def _valid_pdf(path: Path) -> bool:
+    data = path.read_bytes()
+    return data[:5] == b"%PDF-" and b"%%EOF" in data[-1024:]
+
+
+@pytest.mark.parametrize("x", ["epoch", "time", "work"])
+def test_loss_curve_figure_files_and_panels(study, tmp_path, x):
+    agg = tmp_path / "fig.csv"
+    analysis.aggregate(all_runs(study), agg)
+    png, pdf = tmp_path / "fig" / f"{x}.png", tmp_path / "fig" / f"{x}.pdf"
+    panels = analysis.plot_loss_curves(agg, png, pdf, x=x, title=f"Loss vs {x}")
+    assert _valid_png(png) and _valid_pdf(pdf)
+    assert [p.title for p in panels] == ["MNIST / LeNet", "CIFAR-10 / LeNet"]
+    mnist = {c.optimizer: c for c in panels[0].curves}
+    assert list(mnist) == ["sgd", "gd", "shg", "sr1"]  # paper order, from the palette
+    # Two seeds are averaged point by point, with the min-max band.
+    sgd = mnist["sgd"]
+    assert sgd.n_runs == 2
+    np.testing.assert_allclose(sgd.y[-1], (0.36 + 0.36 * 1.02) / 2)
+    np.testing.assert_allclose([sgd.y_min[-1], sgd.y_max[-1]], [0.36, 0.36 * 1.02])
+    # The diverged run stops at its last finite point and is marked there.
+    sr1 = mnist["sr1"]
+    assert sr1.n_diverged == 1 and len(sr1.y) == 2  # row 0 (NaN running mean), NaN at the end
+    assert sr1.diverged_points[0][1] == pytest.approx(0.9)
+    if x == "work":  # forward samples / N: SHG's 1000 samples per point on N = 1000
+        np.testing.assert_allclose(mnist["shg"].x, np.arange(1, 9))
+    if x == "time":
+        assert (sgd.x > 0).all()  # t = 0 is dropped on the log axis
+
+
+def test_full_train_loss_is_used_when_every_run_has_it(tmp_path):
+    runs = [
+        write_run(tmp_path / "r", seed=s, losses=DECREASING, full_losses=[1.0] * 9) for s in (0, 1)
+    ]
+    analysis.aggregate(runs, tmp_path / "a.csv")
+    panels = analysis.plot_loss_curves(tmp_path / "a.csv", tmp_path / "f.png", tmp_path / "f.pdf")
+    assert panels[0].curves[0].y.tolist() == [1.0] * 9  # row 0 included: the full loss exists
+
+
+def test_lines_by_batch_size(tmp_path):
+    runs = [
+        write_run(tmp_path / "r", optimizer=o, batch_size=b, losses=DECREASING)
+        for o in ("sgd", "shg")
+        for b in (100, 200)
+    ]
+    analysis.aggregate(runs, tmp_path / "a.csv")
+    panels = analysis.plot_loss_curves(
+        tmp_path / "a.csv", tmp_path / "f.png", tmp_path / "f.pdf", lines="batch_size"
+    )
+    assert len(panels) == 1
+    assert [c.key for c in panels[0].curves] == [
+        (100, "sgd"),
+        (200, "sgd"),
+        (100, "shg"),
+        (200, "shg"),
+    ]
+
+
+def test_empty_figure_is_still_written(tmp_path):
+    analysis.aggregate([], tmp_path / "a.csv")
+    analysis.plot_loss_curves(tmp_path / "a.csv", tmp_path / "f.png", tmp_path / "f.pdf")
+    assert _valid_pdf(tmp_path / "f.pdf") and (tmp_path / "f.png").stat().st_size > 0
+
+
+def test_colours_are_fixed_per_optimizer():
+    assert analysis.optimizer_colour("shg") == analysis.PALETTE["shg"]
+    assert analysis.optimizer_colour("my-preset") == analysis.optimizer_colour("my-preset")
+
+
+def test_accuracy_table_numbers(study, tmp_path):
+    agg = tmp_path / "t.csv"
+    analysis.aggregate(study["sgd"] + study["cifar"], agg)
+    md, tex, csv = tmp_path / "t.md", tmp_path / "t.tex", tmp_path / "t_out.csv"
+    summary = analysis.accuracy_table(agg, md, tex, csv, title="Table 1")
+    rows = pd.read_csv(csv).set_index("dataset")
+    # By hand: seeds' best accuracies 97 and 99 -> mean 98, sample std sqrt(2) = 1.41.
+    assert rows.loc["mnist", "best_acc_mean"] == pytest.approx(98.0)
+    assert rows.loc["mnist", "best_acc_std"] == pytest.approx(math.sqrt(2))
+    assert rows.loc["mnist", "paper_acc"] == 99.2
+    assert rows.loc["cifar10", "best_acc_mean"] == pytest.approx(70.0)
+    assert math.isnan(rows.loc["cifar10", "best_acc_std"])  # one seed
+    assert len(summary) == 2
+    text = md.read_text()
+    assert "| LeNet | 98.00 ± 1.41 | 99.2 | 70.00 | 69 |" in text
+    assert "Reduced scale: training subset of 1000 images, test subset of 500 images" in text
+    latex = tex.read_text()
+    assert (
+        r"98.00 $\pm$ 1.41" in latex
+        and r"\toprule" in latex
+        and "%" not in latex.replace(r"\%", "")
+    )
+
+
+def test_accuracy_table_notes_divergence(tmp_path):
+    runs = [
+        write_run(
+            tmp_path / "r",
+            losses=[2.3, 1.0, math.nan],
+            accuracies=[0.1, 0.6, 0.1],
+            status="diverged",
+        )
+    ]
+    analysis.aggregate(runs, tmp_path / "a.csv")
+    summary = analysis.accuracy_table(
+        tmp_path / "a.csv", tmp_path / "t.md", tmp_path / "t.tex", tmp_path / "t.csv"
+    )
+    assert summary["best_acc_mean"].iloc[0] == pytest.approx(60.0)
+    text = (tmp_path / "t.md").read_text()
+    assert "60.00*" in text and "1 of 1 runs diverged" in text
+
+
+def test_accuracy_table_with_two_activations(tmp_path):
+    """Paper values sit next to the paper's activation only (tanh for LeNet, ReLU for DRN)."""
+    runs = [
+        write_run(tmp_path / "r", model=m, activation=a, losses=[2.3, 1.0], accuracies=[0.1, acc])
+        for m, a, acc in (
+            ("lenet", "tanh", 0.99),
+            ("lenet", "relu", 0.98),
+            ("resnet18", "tanh", 0.97),
+            ("resnet18", "relu", 0.993),
+        )
+    ]
+    analysis.aggregate(runs, tmp_path / "a.csv")
+    out = [tmp_path / f"t.{ext}" for ext in ("md", "tex", "csv")]
+    summary = analysis.accuracy_table(tmp_path / "a.csv", *out, title="T")
+    paper = {(r["model"], r["activation"]): r["paper_acc"] for r in summary.to_dict("records")}
+    assert paper[("lenet", "tanh")] == 99.2 and paper[("resnet18", "relu")] == 99.3
+    assert math.isnan(paper[("lenet", "relu")]) and math.isnan(paper[("resnet18", "tanh")])
+    text = out[0].read_text()
+    assert (
+        "| LeNet (relu) | 98.00 |  |" in text
+        and "| DRN (ResNet-18) (relu) | 99.30 | 99.3 |" in text
+    )
+    claims = analysis.table_claims("t", summary)
+    assert [c.where for c in claims] == ["MNIST / LeNet", "MNIST / DRN (ResNet-18)"]
+    assert [c.verdict for c in claims] == ["holds", "holds"]
+
+
+def _summary_row(dataset: str, model: str, mean: float, *, subset: float | None = None) -> dict:
+    return {
+        "dataset": dataset,
+        "model": model,
+        "optimizer": "sgd",
+        "activation": analysis.PAPER_ACTIVATION[model],
+        "variant": "standard",
+        "n_runs": 1,
+        "n_seeds": 1,
+        "best_acc_mean": mean,
+        "best_acc_std": math.nan,
+        "best_acc_min": mean,
+        "best_acc_max": mean,
+        "paper_acc": analysis.PAPER_TABLE1[(dataset, model)],
+        "paper_activation": analysis.PAPER_ACTIVATION[model],
+        "n_diverged": 0,
+        "n_failed": 0,
+        "epochs": 20,
+        "epochs_reached": 20,
+        "train_subset": subset,
+        "test_subset": None,
+    }
+
+
+def test_table_claims_tolerance():
+    summary = pd.DataFrame(
+        [
+            _summary_row("mnist", "lenet", 99.0),  # -0.2 <= 0.5: holds
+            _summary_row("mnist", "alexnet", 98.0),  # -1.4, full scale: does not hold
+            _summary_row("cifar10", "lenet", 60.0, subset=2000),  # reduced: inconclusive
+            _summary_row("cifar10", "resnet18", math.nan),  # no value: inconclusive
+        ]
+    )
+    verdicts = [c.verdict for c in analysis.table_claims("table1", summary)]
+    assert verdicts == ["holds", "does not hold", "inconclusive", "inconclusive"]
+
+
+def _panel(curves: dict[str, tuple[str, list[float], int]], seeds: int = 1) -> analysis.Panel:
+    """A panel of curves: optimizer -> (method, losses per epoch, diverged runs)."""
+    out = []
+    for name, (method, losses, diverged) in curves.items():
+        y = np.array(losses, dtype=float)
+        out.append(
+            analysis.Curve(
+                key=(name,),
+                optimizer=name,
+                method=method,
+                x=np.arange(len(y), dtype=float),
+                y=y,
+                y_min=y * 0.99,
+                y_max=y * 1.01,
+                epoch=np.arange(len(y), dtype=float),
+                n_runs=seeds,
+                diverged_points=[(0.0, 1.0)] * diverged,
+                time_per_epoch={"sgd": 1.0}.get(name, 30.0),
+            )
+        )
+    return analysis.Panel({"dataset": "mnist", "model": "lenet"}, out)
+
+
+def _verdict(claims, statement_start):
+    return next(c for c in claims if c.statement.startswith(statement_start))
+
+
+def test_loss_claims_constructed_cases():
+    holds = _panel({"sgd": ("sgd", [2, 1, 0.5], 0), "shg": ("shg", [2, 0.5, 0.2], 0)})
+    claims = analysis.loss_claims("fig2", [holds], x="time")
+    best = _verdict(claims, "lowest final")
+    assert best.verdict == analysis.OBSERVED and best.value == "SHG"
+    assert _verdict(claims, "second-order").verdict == "holds"
+    assert _verdict(claims, "SGD takes less wall time").verdict == "holds"
+
+    worse = _panel(
+        {"sgd": ("sgd", [2, 1, 0.5], 0), "sqn": ("sqn", [2, 1.5, 1.0], 0), "sr1": ("lsr1", [2], 1)}
+    )
+    claims = analysis.loss_claims("fig2", [worse])
+    assert _verdict(claims, "second-order").verdict == "does not hold"
+    assert _verdict(claims, "lowest final").value == "SGD"
+    assert "SR1 (diverged)" in _verdict(claims, "lowest final").evidence
+
+    close = _panel({"sgd": ("sgd", [2, 1, 0.5], 0), "shg": ("shg", [2, 1, 0.49], 0)})
+    assert _verdict(analysis.loss_claims("f", [close]), "second-order").verdict == "inconclusive"
+
+    # Several seeds: a 3% gap is within the margin and the bands overlap -> inconclusive;
+    # a clear gap with separated bands holds.
+    clear = _panel({"sgd": ("sgd", [2, 1, 0.5], 0), "shg": ("shg", [2, 1, 0.3], 0)}, seeds=3)
+    assert _verdict(analysis.loss_claims("f", [clear]), "second-order").verdict == "holds"
+
+
+def test_report_lists_artifacts_scale_and_claims(study, tmp_path):
+    results = tmp_path / "results"
+    agg_fig, agg_tab = results / "aggregated" / "fig2.csv", results / "aggregated" / "table1.csv"
+    analysis.aggregate(study["sgd"] + study["shg"] + study["sr1"] + study["gd"], agg_fig)
+    analysis.aggregate(study["sgd"] + study["cifar"], agg_tab)
+    fig = [results / "figures" / "fig2.png", results / "figures" / "fig2.pdf"]
+    analysis.plot_loss_curves(agg_fig, *fig, x="epoch", title="Figure 2")
+    tab = [results / "tables" / f"table1.{ext}" for ext in ("md", "tex", "csv")]
+    analysis.accuracy_table(agg_tab, *tab, title="Table 1")
+    artifacts = [
+        {
+            "name": "table1",
+            "kind": "accuracy_table",
+            "title": "Table 1",
+            "aggregated": agg_tab,
+            "outputs": tab,
+        },
+        {
+            "name": "fig2",
+            "kind": "loss_curves",
+            "title": "Figure 2",
+            "aggregated": agg_fig,
+            "outputs": fig,
+            "x": "epoch",
+            "lines": "optimizer",
+        },
+    ]
+    metrics = results / "metrics.json"
+    claims = analysis.write_report(artifacts, results / "report.md", metrics_json=metrics)
+    text = (results / "report.md").read_text()
+    assert "![Figure 2](figures/fig2.png)" in text
+    assert "[fig2.pdf](figures/fig2.pdf)" in text and "[table1.tex](tables/table1.tex)" in text
+    assert "| LeNet | 98.00 ± 1.41 | 99.2 | 70.00 | 69 |" in text
+    assert "- Epochs: 2" in text and "`train.gz`: `f00d`" in text
+    assert "matches the original release" in text
+    assert "## Claims" in text
+    by_where = {(c.artifact, c.where, c.statement[:12]): c for c in claims}
+    # MNIST LeNet at reduced scale, 98.0 vs 99.2: outside 0.5 -> inconclusive (subset).
+    assert by_where[("table1", "MNIST / LeNet", "SGD reaches ")].verdict == "inconclusive"
+    # CIFAR-10 full set, 70.0 vs 69: within 2 points -> holds.
+    assert by_where[("table1", "CIFAR-10 / LeNet", "SGD reaches ")].verdict == "holds"
+    # SHG's loss is half of SGD's with separated seed ranges: holds.
+    assert by_where[("fig2", "MNIST / LeNet", "second-order")].verdict == "holds"
+    assert by_where[("fig2", "MNIST / LeNet", "lowest final")].value == "SHG"
+    numbers = json.loads(metrics.read_text())
+    assert numbers["table1"]["mnist-lenet-tanh"] == pytest.approx(98.0)
+    assert numbers["claims"]["fig2"] == {"holds": 1, "does_not_hold": 0, "inconclusive": 0}

@@ -1,0 +1,161 @@
+"""Tests of the Snakemake workflow: dry runs of every config and profile, clean errors for
+malformed configs, and (slow) the whole DAG on config/test.yaml with real MNIST data.
+
+Each test runs Snakemake in a subprocess, in a temporary copy of the workflow files, so results
+already in the repository do not change what the DAG contains.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from secondorder import study
+
+REPO = Path(__file__).resolve().parents[1]
+WORKFLOW_FILES = ("Snakefile", "workflow", "config", "profiles")
+DATA = Path(os.environ.get("SECONDORDER_DATA", REPO.parent / "shared" / "data"))
+
+
+def copy_workflow(target: Path) -> Path:
+    target.mkdir(parents=True, exist_ok=True)
+    for name in WORKFLOW_FILES:
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, target / name)
+        else:
+            shutil.copy2(source, target / name)
+    return target
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return copy_workflow(tmp_path_factory.mktemp("workflow"))
+
+
+def snakemake(workdir: Path, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    """Run the venv's Snakemake (the one next to this Python) in `workdir`."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "src"), env.get("PYTHONPATH")]))
+    env["SECONDORDER_DATA"] = str(DATA)
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", *args],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """The 'Job stats' table of a dry run: rule -> number of jobs."""
+    table = output.split("Job stats:", 1)[1].split("Reasons:", 1)[0]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.MULTILINE)}
+
+
+def expected_runs(config: str) -> int:
+    return len(study.expand(study.load_config(REPO / config)))
+
+
+@pytest.mark.parametrize(
+    ("args", "config"),
+    [
+        ((), "config/quick.yaml"),  # the default config of the Snakefile
+        (("--configfile", "config/config.yaml"), "config/config.yaml"),
+        (("--configfile", "config/test.yaml"), "config/test.yaml"),
+    ],
+)
+def test_dry_run_has_one_train_job_per_run(workdir, args, config):
+    result = snakemake(workdir, "-n", "--quiet", "rules", *args)
+    assert result.returncode == 0, result.stderr + result.stdout
+    counts = job_counts(result.stdout)
+    entry = yaml.safe_load((REPO / config).read_text())
+    datasets = {d for a in entry["artifacts"].values() for d in a["datasets"]}
+    tables = [a for a in entry["artifacts"].values() if a["kind"] == "accuracy_table"]
+    assert counts["train"] == expected_runs(config)
+    assert counts["prepare_data"] == len(datasets)
+    # A --configfile replaces the default study rather than merging into it.
+    assert counts["aggregate"] == len(entry["artifacts"])
+    assert counts["table"] == len(tables)
+    assert counts["figure"] == len(entry["artifacts"]) - len(tables)
+    assert counts["report"] == 1
+
+
+def test_slurm_profile_dry_run(workdir):
+    result = snakemake(workdir, "--profile", "profiles/slurm", "-n")
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert job_counts(result.stdout)["train"] == expected_runs("config/quick.yaml")
+    train_jobs = result.stdout.split("rule train:")[1:]
+    assert train_jobs and all("gpu=1" in job and "runtime=720" in job for job in train_jobs)
+
+
+BASE = {
+    "optimizers": {"sgd": {"method": "sgd", "lr": 0.1}},
+    "artifacts": {
+        "table1": {
+            "kind": "accuracy_table",
+            "datasets": ["mnist"],
+            "models": ["lenet"],
+            "optimizers": ["sgd"],
+        }
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (  # schema: unknown method
+            {"optimizers": {"sgd": {"method": "newton"}}},
+            "optimizers.sgd.method: 'newton' is not one of",
+        ),
+        ({"run": {"batch_size": -5}}, "run.batch_size: -5 is less than the minimum of 1"),
+        ({"runs": {"epochs": 1}}, "'runs' was unexpected"),  # schema: unknown key
+        (  # study.load_config: unknown hyperparameter of a method
+            {"optimizers": {"sgd": {"method": "sgd", "momentum": 0.9}}},
+            "optimizers.sgd: optimizer 'sgd': unknown hyperparameter(s) 'momentum'",
+        ),
+    ],
+)
+def test_malformed_config_gives_one_clean_line(tmp_path, workdir, change, expected):
+    config = {**BASE, **change}
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = snakemake(workdir, "-n", "--configfile", str(path))
+    assert result.returncode != 0
+    output = result.stderr + result.stdout
+    assert expected in output
+    assert f"Invalid study config {path}: " in result.stderr
+    assert "Traceback" not in output and 'File "' not in output
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (DATA / "MNIST").exists(), reason=f"no MNIST under {DATA}")
+def test_full_dag_on_the_test_config(tmp_path):
+    workdir = copy_workflow(tmp_path / "repo")
+    result = snakemake(workdir, "--configfile", "config/test.yaml", "--cores", "2", timeout=900)
+    assert result.returncode == 0, result.stderr[-5000:]
+    results = workdir / "results"
+    for name in ("tables/table1.md", "tables/table1.tex", "tables/table1.csv", "report.md"):
+        assert (results / name).stat().st_size > 0, name
+    assert (results / "figures/fig2.png").read_bytes()[:4] == b"\x89PNG"
+    assert (results / "figures/fig2.pdf").read_bytes()[:5] == b"%PDF-"
+    report = (results / "report.md").read_text()
+    assert "![Figure 2 (test scale)](figures/fig2.png)" in report and "## Claims" in report
+    runs = study.expand(study.load_config(REPO / "config/test.yaml"))
+    for run_id in runs:
+        assert (results / "runs" / run_id / "summary.json").exists()
+        assert (results / "logs" / "train" / f"{run_id}.log").exists()
+        assert (results / "benchmarks" / "train" / f"{run_id}.tsv").exists()
+
+    again = snakemake(workdir, "-n", "--configfile", "config/test.yaml")
+    assert again.returncode == 0, again.stderr
+    assert "Nothing to be done" in again.stdout + again.stderr

@@ -1,0 +1,15 @@
+rule aggregate:
+    """All metrics rows of an artifact's runs, joined with their spec columns and status."""
+    input:
+        records=artifact_run_records,
+        code=ANALYSIS_CODE,
+    output:
+        "results/aggregated/{artifact}.csv",
+    params:
+        run_ids=artifact_run_ids,
+    log:
+        "results/logs/aggregate/{artifact}.log",
+    benchmark:
+        "results/benchmarks/aggregate/{artifact}.tsv"
+    script:
+        "../scripts/aggregate.py"

@@ -1,0 +1,158 @@
+# The study (checked config) and the helpers of the rules: its runs and artifacts (from
+# secondorder.study) and the files they map to.
+
+import importlib.util
+import re
+import sys
+
+from snakemake.utils import validate
+
+from secondorder import study
+from secondorder.errors import ConfigError
+
+
+def config_error(message):
+    """A malformed config is the user's mistake: one line on stderr, exit 1, no traceback."""
+    source = ", ".join(map(str, workflow.overwrite_configfiles)) or "config/quick.yaml"
+    print(f"Invalid study config {source}: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+def schema_message(error):
+    """'key.path: what is wrong' from the jsonschema error behind Snakemake's WorkflowError."""
+    from jsonschema.exceptions import ValidationError
+
+    cause = error.__cause__ or error.__context__
+    if not isinstance(cause, ValidationError):
+        return str(error)
+    path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in cause.absolute_path)
+    return f"{path.lstrip('.') or 'top level'}: {cause.message}"
+
+
+try:
+    validate(config, "../schemas/config.schema.yaml", set_default=False)
+except Exception as error:
+    config_error(schema_message(error))
+try:
+    STUDY = study.load_config(config)  # semantic checks (methods, hyperparameters, variants)
+except ConfigError as error:
+    config_error(str(error))
+
+
+RUNS = study.expand(STUDY)  # run id -> RunSpec, one training job each
+ARTIFACT_RUNS = study.artifact_runs(STUDY)  # artifact name -> its run ids
+KIND_OUTPUTS = {
+    "loss_curves": ["results/figures/{name}.png", "results/figures/{name}.pdf"],
+    "accuracy_table": [
+        "results/tables/{name}.md",
+        "results/tables/{name}.tex",
+        "results/tables/{name}.csv",
+    ],
+}
+
+
+def artifacts_of_kind(kind):
+    return [name for name, entry in STUDY["artifacts"].items() if entry["kind"] == kind]
+
+
+def names_pattern(names):
+    """A wildcard constraint matching exactly these names (never matching when empty)."""
+    return "|".join(re.escape(name) for name in names) or "(?!)"
+
+
+def uses_cuda(device):
+    """Whether training jobs run on a GPU (for `auto`, decided where the DAG is built)."""
+    if device.startswith("cuda"):
+        return True
+    if device == "auto":
+        import torch
+
+        return torch.cuda.is_available()
+    return False
+
+
+TRAIN_GPUS = 1 if uses_cuda(STUDY["device"]) else 0
+# The analysis code is an input of the analysis rules: editing it redraws figures and tables
+# (cheap). Training code is not an input of training (hours); see train.smk.
+ANALYSIS_CODE = importlib.util.find_spec("secondorder.analysis").origin
+
+
+wildcard_constraints:
+    run_id="[a-z0-9._-]+",
+    dataset="mnist|cifar10",
+    figure=names_pattern(artifacts_of_kind("loss_curves")),
+    table=names_pattern(artifacts_of_kind("accuracy_table")),
+    artifact=names_pattern(STUDY["artifacts"]),
+
+
+def dataset_bundle(dataset):
+    return f"data/prepared/{dataset}.pt"
+
+
+def all_datasets():
+    return sorted({spec.dataset for spec in RUNS.values()})
+
+
+def artifact_outputs(name):
+    kind = STUDY["artifacts"][name]["kind"]
+    return [pattern.format(name=name) for pattern in KIND_OUTPUTS[kind]]
+
+
+def all_targets():
+    outputs = [path for name in STUDY["artifacts"] for path in artifact_outputs(name)]
+    return [*outputs, "results/report.md", "results/metrics.json"]
+
+
+# -- input and params functions of the rules
+
+
+def run_spec(wildcards):
+    return RUNS[wildcards.run_id].to_dict()
+
+
+def run_bundle(wildcards):
+    return dataset_bundle(RUNS[wildcards.run_id].dataset)
+
+
+def artifact_run_ids(wildcards):
+    return ARTIFACT_RUNS[wildcards.artifact]
+
+
+def artifact_run_records(wildcards):
+    return [
+        f"results/runs/{run_id}/{name}"
+        for run_id in ARTIFACT_RUNS[wildcards.artifact]
+        for name in ("metrics.csv", "summary.json")
+    ]
+
+
+def figure_options(wildcards):
+    entry = STUDY["artifacts"][wildcards.figure]
+    return {"x": entry["x"], "title": entry["title"], "lines": entry["lines"]}
+
+
+def table_title(wildcards):
+    return STUDY["artifacts"][wildcards.table]["title"]
+
+
+def report_inputs(wildcards):
+    return [
+        *(path for name in STUDY["artifacts"] for path in artifact_outputs(name)),
+        *(f"results/aggregated/{name}.csv" for name in STUDY["artifacts"]),
+    ]
+
+
+def report_artifacts(wildcards):
+    """What write_report needs to know of each artifact (see secondorder.analysis)."""
+    return [
+        {
+            "name": name,
+            "kind": entry["kind"],
+            "title": entry["title"],
+            "x": entry["x"],
+            "lines": entry["lines"],
+            "aggregated": f"results/aggregated/{name}.csv",
+            "outputs": artifact_outputs(name),
+        }
+        for name, entry in STUDY["artifacts"].items()
+    ]

@@ -1,0 +1,13 @@
+"""Glue of rule prepare_data: check a raw dataset and write its bundle (secondorder.data)."""
+
+import json
+import logging
+
+from secondorder.data import prepare, resolve_data_root
+
+smk = snakemake  # noqa: F821 (injected by Snakemake)
+logging.basicConfig(filename=smk.log[0], filemode="w", level=logging.INFO)
+root = resolve_data_root(smk.config.get("data_root"))
+logging.info("preparing %s from %s", smk.wildcards.dataset, root)
+meta = prepare(smk.wildcards.dataset, root, smk.output[0])
+logging.info("wrote %s: %s", smk.output[0], json.dumps(meta.get("files", {})))
