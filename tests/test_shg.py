@@ -7,72 +7,29 @@ import itertools
 
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from secondorder.curvature import Objective
 from secondorder.optim.shg import SHG
 
+from problems import CLASSES, RegularisedLinear, logistic_optimum, regularised_ce
+
 DT = torch.float64
-L2 = 1e-2
-
-
-class RegularisedLogReg(nn.Module):
-    """Softmax regression whose output carries the L2 penalty as an extra column.
-
-    The Objective evaluates the model functionally, so a penalty on the parameters must be
-    computed inside ``forward``; :func:`penalised_ce` adds it to the cross-entropy.
-    """
-
-    def __init__(self, d: int, k: int) -> None:
-        super().__init__()
-        self.linear = nn.Linear(d, k)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        penalty = 0.5 * L2 * sum((p**2).sum() for p in self.linear.parameters())
-        return torch.cat([self.linear(x), penalty.expand(x.shape[0], 1)], dim=1)
-
-
-def penalised_ce(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    return F.cross_entropy(out[:, :-1], y) + out[:, -1].mean()
 
 
 def logreg_problem(seed: int = 0):
     torch.manual_seed(seed)
-    n, d, k = 200, 5, 3
+    n, d, k = 200, 5, CLASSES
     x = torch.randn(n, d, dtype=DT)
     y = (x @ torch.randn(d, k, dtype=DT) + torch.randn(n, k, dtype=DT)).argmax(dim=1)
-    model = RegularisedLogReg(d, k).to(DT)
+    model = RegularisedLinear(d, k).to(DT)
     return model, (x, y)
-
-
-def reference_optimum(model: nn.Module, batch) -> torch.Tensor:
-    """Newton's method with a dense Hessian and a unit step (strictly convex, start at 0)."""
-    obj = Objective(model, penalised_ce)
-    names = [n for n, _ in model.named_parameters()]
-    shapes = [p.shape for p in model.parameters()]
-    numels = [p.numel() for p in model.parameters()]
-    x, y = batch
-
-    def f(flat):
-        parts = [c.view(s) for c, s in zip(torch.split(flat, numels), shapes, strict=True)]
-        out = torch.func.functional_call(model, dict(zip(names, parts, strict=True)), (x,))
-        return penalised_ce(out, y)
-
-    w = torch.zeros(obj.numel, dtype=DT)
-    for _ in range(30):
-        g = torch.func.grad(f)(w)
-        if g.norm() < 1e-13:
-            break
-        w = w - torch.linalg.solve(torch.func.hessian(f)(w), g)
-    assert torch.func.grad(f)(w).norm() < 1e-12
-    return w
 
 
 def test_converges_to_the_optimum_with_defaults() -> None:
     model, batch = logreg_problem()
-    w_star = reference_optimum(model, batch)
-    obj = Objective(model, penalised_ce)
+    w_star = logistic_optimum(*batch)
+    obj = Objective(model, regularised_ce)
     opt = SHG(model.parameters())
     for _ in range(15):
         opt.step(obj, batch)
@@ -83,8 +40,8 @@ def test_converges_to_the_optimum_with_defaults() -> None:
 
 def test_exact_newton_converges_quadratically() -> None:
     model, batch = logreg_problem(seed=1)
-    w_star = reference_optimum(model, batch)
-    obj = Objective(model, penalised_ce)
+    w_star = logistic_optimum(*batch)
+    obj = Objective(model, regularised_ce)
     opt = SHG(model.parameters(), cg_max_iter=obj.numel, cg_tol=0.0)
     errors = [float((obj.flat_params() - w_star).norm())]
     for _ in range(8):
@@ -102,8 +59,8 @@ def test_exact_newton_converges_quadratically() -> None:
 def test_stochastic_curvature_and_gradient_sample() -> None:
     """Gradient on the full batch, curvature on mini-batches of 20: still reaches the optimum."""
     model, batch = logreg_problem(seed=2)
-    w_star = reference_optimum(model, batch)
-    obj = Objective(model, penalised_ce)
+    w_star = logistic_optimum(*batch)
+    obj = Objective(model, regularised_ce)
     opt = SHG(model.parameters(), cg_max_iter=10)
     x, y = batch
     for i in range(40):
@@ -130,7 +87,7 @@ def test_gauss_newton_damping_and_fixed_step() -> None:
 
 def test_failed_line_search_keeps_parameters_and_drops_warm_start() -> None:
     model, batch = logreg_problem()
-    obj = Objective(model, penalised_ce)
+    obj = Objective(model, regularised_ce)
     opt = SHG(model.parameters(), lr=1e6, ls_max_trials=1)
     w0 = obj.flat_params()
     loss0 = opt.step(obj, batch)

@@ -57,8 +57,9 @@ class Objective:
     """Loss of ``model`` on a batch as a function of its trainable parameters.
 
     Flat vectors hold all parameters with ``requires_grad=True`` in ``model.parameters()`` order.
-    ``loss_fn(output, target)`` must be a mean over the batch (plus, optionally, terms that do not
-    depend on the data, such as weight decay): a batch larger than ``chunk_size`` is processed in
+    ``loss_fn(output, target)`` must be a mean over the batch; it sees only the model output, so a
+    penalty on the parameters (weight decay) belongs in the model's forward, where curvature
+    products and line-search trials see it too. A batch larger than ``chunk_size`` is processed in
     chunks whose results are combined weighted by chunk size, which is then exact (with BatchNorm
     each chunk uses its own batch statistics). Work is counted on ``counters`` from batch sizes
     known on the host, so counting never synchronises with the device: ``forward_samples`` for

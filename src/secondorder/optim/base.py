@@ -1,13 +1,41 @@
-"""Shared base of the optimizers: one parameter group, flat-vector views, the step contract."""
+"""Shared base of the optimizers: one parameter group, flat-vector views, the step contract,
+and the step machinery of the line-search methods (SHG, SQN, L-SR1)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
 import torch
+from torch import Tensor
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
+from secondorder.cost import CostCounters
 from secondorder.curvature import Batch, Objective
+from secondorder.linesearch import LineSearchResult, armijo
+
+
+def check_lr(lr: float) -> None:
+    """Reject a non-positive learning rate (or initial line-search step)."""
+    if lr <= 0.0:
+        raise ValueError(f"lr must be positive, got {lr}")
+
+
+def line_search_hparams(
+    lr: float, line_search: bool, ls_c: float, ls_backtrack: float, ls_max_trials: int
+) -> dict:
+    """The step hyperparameters that SHG, SQN and L-SR1 share, as param-group entries.
+
+    Only ``lr`` is checked here; :func:`armijo` checks ``ls_c``, ``ls_backtrack`` and
+    ``ls_max_trials`` when it runs (and the registry checks all of them up front).
+    """
+    check_lr(lr)
+    return dict(
+        lr=lr,
+        line_search=line_search,
+        ls_c=ls_c,
+        ls_backtrack=ls_backtrack,
+        ls_max_trials=ls_max_trials,
+    )
 
 
 class FlatOptimizer(torch.optim.Optimizer):
@@ -47,8 +75,84 @@ class FlatOptimizer(torch.optim.Optimizer):
                 f"{type(self).__name__}: the objective's parameters are not this optimizer's"
             )
 
+    @staticmethod
+    def _descent_or_steepest(
+        counters: CostCounters, g: Tensor, direction: Tensor | None
+    ) -> tuple[Tensor, float, bool]:
+        """The direction to search and its slope g^T p, and whether it is ``direction``.
+
+        ``direction`` is kept if g^T p < 0; otherwise (or if it is None: the method has no
+        usable direction) the step falls back to steepest descent -g, counted in
+        ``non_descent_directions``.
+        """
+        slope = float(g.dot(direction)) if direction is not None else 0.0
+        if slope < 0.0:
+            return direction, slope, True
+        counters.non_descent_directions += 1
+        return -g, float(-g.dot(g)), False
+
+    def _line_search_move(
+        self,
+        objective: Objective,
+        batch: Batch,
+        w: Tensor,
+        loss0: Tensor,
+        slope: Tensor | float,
+        direction: Tensor,
+    ) -> tuple[float, Tensor, LineSearchResult | None]:
+        """Step along ``direction`` from ``w`` and move the parameters there.
+
+        The step is the Armijo line search's on ``batch`` with initial step ``lr`` (or the fixed
+        step ``lr`` when ``line_search=False``). Returns the step (0.0: a failed search, not
+        moved), the new point ``w + step * direction`` (``w`` if not moved) and the search
+        result (None for a fixed step).
+        """
+        hp = self.hparams
+        search = None
+        if hp["line_search"]:
+            search = armijo(
+                objective,
+                batch,
+                w,
+                loss0,
+                slope,
+                direction,
+                initial_step=hp["lr"],
+                c=hp["ls_c"],
+                backtrack=hp["ls_backtrack"],
+                max_trials=hp["ls_max_trials"],
+            )
+            step = search.step
+        else:
+            step = hp["lr"]
+        point = w
+        if step != 0.0:
+            point = w + step * direction
+            objective.set_flat_params(point)
+        return step, point, search
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Load a state; algorithm state under string keys is copied onto the parameters'
+        device (``torch.optim`` moves only per-parameter state), so a checkpoint saved on one
+        device resumes on another without sharing tensors with ``state_dict``."""
+        super().load_state_dict(state_dict)
+        device = self._params[0].device
+        for key, value in list(self.state.items()):
+            if isinstance(key, str):
+                self.state[key] = _copy_to(value, device)
+
     def step(  # type: ignore[override]
         self, objective: Objective, batch: Batch, curvature_batch: Batch | None = None
     ) -> torch.Tensor:
         """Make one update; return the loss at the start point on ``batch``."""
         raise NotImplementedError
+
+
+def _copy_to(value: object, device: torch.device) -> object:
+    if isinstance(value, torch.Tensor):
+        return value.detach().to(device, copy=True)
+    if isinstance(value, list | tuple):
+        return type(value)(_copy_to(v, device) for v in value)
+    if isinstance(value, dict):
+        return {k: _copy_to(v, device) for k, v in value.items()}
+    return value

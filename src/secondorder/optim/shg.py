@@ -15,8 +15,7 @@ import torch
 from torch import Tensor
 
 from secondorder.curvature import CURVATURES, Batch, Objective
-from secondorder.linesearch import armijo
-from secondorder.optim.base import FlatOptimizer
+from secondorder.optim.base import FlatOptimizer, line_search_hparams
 from secondorder.optim.cg import MARTENS_EPS, conjugate_gradient
 
 DAMPING_BOOST = 1.5  # Levenberg-Marquardt rule (Martens 2010): damping *= 3/2 if rho < 1/4
@@ -69,8 +68,7 @@ class SHG(FlatOptimizer):
     ) -> None:
         if curvature not in CURVATURES:
             raise ValueError(f"curvature must be one of {CURVATURES}, got {curvature!r}")
-        if lr <= 0.0:
-            raise ValueError(f"lr must be positive, got {lr}")
+        step_hparams = line_search_hparams(lr, line_search, ls_c, ls_backtrack, ls_max_trials)
         if cg_max_iter < 1:
             raise ValueError(f"cg_max_iter must be at least 1, got {cg_max_iter}")
         if cg_tol < 0.0:
@@ -82,17 +80,13 @@ class SHG(FlatOptimizer):
         if adapt_damping and damping <= 0.0:
             raise ValueError("adapt_damping needs an initial damping > 0")
         defaults = dict(
-            lr=lr,
             cg_max_iter=cg_max_iter,
             cg_tol=cg_tol,
             warm_start_decay=warm_start_decay,
             curvature=curvature,
             damping=damping,
             adapt_damping=adapt_damping,
-            line_search=line_search,
-            ls_c=ls_c,
-            ls_backtrack=ls_backtrack,
-            ls_max_trials=ls_max_trials,
+            **step_hparams,
         )
         super().__init__(params, defaults)
 
@@ -122,32 +116,12 @@ class SHG(FlatOptimizer):
         cg = conjugate_gradient(matvec, -g, x0, max_iter=hp["cg_max_iter"], tol=hp["cg_tol"])
         counters.cg_iterations += cg.iterations
 
-        direction = cg.x
-        slope = float(g.dot(direction)) if cg.made_progress else 0.0
-        newton = slope < 0.0
-        if not newton:  # no usable Newton direction: steepest descent
-            counters.non_descent_directions += 1
-            direction = -g
-            slope = float(-g.dot(g))
-
-        if hp["line_search"]:
-            search = armijo(
-                objective,
-                batch,
-                w,
-                loss0,
-                slope,
-                direction,
-                initial_step=hp["lr"],
-                c=hp["ls_c"],
-                backtrack=hp["ls_backtrack"],
-                max_trials=hp["ls_max_trials"],
-            )
-            step, new_loss = search.step, search.loss
-        else:
-            step, new_loss = hp["lr"], None
-        if step != 0.0:
-            objective.set_flat_params(w + step * direction)
+        # no usable Newton direction (CG made no progress or p ascends): steepest descent
+        direction, slope, newton = self._descent_or_steepest(
+            counters, g, cg.x if cg.made_progress else None
+        )
+        step, _, search = self._line_search_move(objective, batch, w, loss0, slope, direction)
+        new_loss = None if search is None else search.loss
 
         if hp["adapt_damping"]:
             damping = self._adapted_damping(

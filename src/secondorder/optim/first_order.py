@@ -1,0 +1,137 @@
+"""First-order baselines with the optimizers' step signature ``step(objective, batch, ...)``.
+
+- :class:`SGD`: the paper's SGD (fixed learning rate, no momentum); with a ``gradient_fraction``
+  data plan (the runner passes a random fraction of the training set as ``batch``) it is the
+  paper's GD.
+- :class:`Adam` and :class:`LBFGS`: extra baselines (not in the paper) that wrap
+  ``torch.optim.Adam`` and ``torch.optim.LBFGS``, so their state and ``state_dict`` are torch's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from torch import Tensor
+
+from secondorder.curvature import Batch, Objective
+from secondorder.optim.base import FlatOptimizer, check_lr
+
+MAX_EVALS_PER_ITER = 25  # torch.optim.LBFGS's strong-Wolfe default max_ls
+
+
+def _set_grads(params: list[Tensor], flat_grad: Tensor) -> None:
+    """Point each parameter's ``.grad`` at its slice of ``flat_grad`` (views, no copy)."""
+    for p, g in zip(params, flat_grad.split([p.numel() for p in params]), strict=True):
+        p.grad = g.view_as(p)
+
+
+class SGD(FlatOptimizer):
+    """Plain stochastic gradient descent: w <- w - lr * g(w; batch).
+
+    ``lr=0.01`` is a neutral default; the paper tunes a fixed learning rate per setting.
+    """
+
+    def __init__(self, params: Iterable[Tensor], *, lr: float = 0.01) -> None:
+        check_lr(lr)
+        super().__init__(params, dict(lr=lr))
+
+    @torch.no_grad()
+    def step(  # type: ignore[override]
+        self, objective: Objective, batch: Batch, curvature_batch: Batch | None = None
+    ) -> Tensor:
+        """One gradient step on ``batch``; returns the loss before it (``curvature_batch``
+        is not used)."""
+        self._check_objective(objective)
+        loss, g = objective.loss_and_grad(batch)
+        params = self._params
+        lr = self.hparams["lr"]
+        for p, gp in zip(params, g.split([p.numel() for p in params]), strict=True):
+            p.add_(gp.view_as(p), alpha=-lr)
+        return loss
+
+
+class Adam(torch.optim.Adam):
+    """``torch.optim.Adam`` (torch's defaults) driven by the Objective's gradient on ``batch``.
+
+    Subclassing keeps torch's per-parameter state, so ``state_dict()`` round-trips as torch's.
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Tensor],
+        *,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+    ) -> None:
+        super().__init__(params, lr=lr, betas=tuple(betas), eps=eps)
+        if len(self.param_groups) != 1:
+            raise ValueError("Adam supports one parameter group only")
+
+    def step(  # type: ignore[override]
+        self, objective: Objective, batch: Batch, curvature_batch: Batch | None = None
+    ) -> Tensor:
+        """One Adam update from the gradient on ``batch``; returns the loss before it."""
+        params = self.param_groups[0]["params"]
+        loss, g = objective.loss_and_grad(batch)
+        _set_grads(params, g)
+        super().step()
+        for p in params:
+            p.grad = None
+        return loss
+
+
+class LBFGS(torch.optim.LBFGS):
+    """``torch.optim.LBFGS`` with a closure that evaluates the Objective on ``batch``.
+
+    Defaults: ``lr=1.0`` and ``line_search_fn="strong_wolfe"`` (torch's recommended use),
+    ``history_size=10``, and ``max_iter=1`` so that one step is one update, as for the other
+    methods (torch's default of 20 inner iterations would make one step 20 updates on one
+    batch). Each inner iteration may evaluate the closure up to 25 times (torch's strong-Wolfe
+    default ``max_ls``): torch's default ``max_eval = max_iter * 5 // 4`` would give the line
+    search of a single iteration no evaluations, and L-BFGS stalls. The first closure
+    evaluation is the training forward (BatchNorm running statistics update once); further
+    evaluations are line-search trials (counted as ``line_search_trials``) and leave them
+    unchanged. The Objective counts all forwards and gradients.
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Tensor],
+        *,
+        lr: float = 1.0,
+        history_size: int = 10,
+        max_iter: int = 1,
+        line_search_fn: str | None = "strong_wolfe",
+    ) -> None:
+        super().__init__(
+            params,
+            lr=lr,
+            max_iter=max_iter,
+            max_eval=max_iter * MAX_EVALS_PER_ITER,
+            history_size=history_size,
+            line_search_fn=line_search_fn,
+        )
+
+    def step(  # type: ignore[override]
+        self, objective: Objective, batch: Batch, curvature_batch: Batch | None = None
+    ) -> Tensor:
+        """One L-BFGS step (``max_iter`` inner iterations) on ``batch``; returns the loss at the
+        start point."""
+        params = self.param_groups[0]["params"]
+        calls = 0
+
+        def closure() -> Tensor:
+            nonlocal calls
+            calls += 1
+            loss, g = objective.loss_and_grad(batch, update_batchnorm=calls == 1)
+            _set_grads(params, g)
+            return loss
+
+        loss = super().step(closure)
+        for p in params:
+            p.grad = None
+        if self.param_groups[0]["line_search_fn"] is not None:
+            objective.counters.line_search_trials += calls - 1
+        return loss

@@ -1,0 +1,142 @@
+"""The optimizer registry: methods, defaults, resolution and validation, construction."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+
+from secondorder.errors import ConfigError
+from secondorder.optim import (
+    DATA_HPARAMS,
+    LBFGS,
+    LSR1,
+    METHODS,
+    SGD,
+    SHG,
+    SQN,
+    Adam,
+    build_optimizer,
+    method_defaults,
+    resolve_hparams,
+)
+
+
+def test_methods_and_data_hyperparameters() -> None:
+    expected = {
+        "sgd": SGD,
+        "gd": SGD,
+        "shg": SHG,
+        "sqn": SQN,
+        "lsr1": LSR1,
+        "adam": Adam,
+        "lbfgs": LBFGS,
+    }
+    assert dict(METHODS) == expected
+    assert set(DATA_HPARAMS) == {"gradient_fraction", "curvature_batch_size"}
+
+
+def test_defaults_come_from_the_constructors_plus_the_data_plan() -> None:
+    assert method_defaults("sgd") == {"lr": 0.01}
+    assert method_defaults("gd") == {"lr": 0.01, "gradient_fraction": 0.2}
+    assert method_defaults("shg")["gradient_fraction"] == 0.2
+    sqn = method_defaults("sqn")
+    assert sqn["curvature_batch_size"] == 1000
+    assert {k: sqn[k] for k in ("lr", "memory", "update_interval", "curvature")} == {
+        "lr": 1.0,
+        "memory": 10,
+        "update_interval": 20,
+        "curvature": "hessian",
+    }
+    assert "curvature_batch_size" not in method_defaults("lsr1")
+    assert method_defaults("lsr1")["skip_threshold"] == 1e-8
+    assert method_defaults("adam") == {"lr": 1e-3, "betas": [0.9, 0.999], "eps": 1e-8}
+    assert method_defaults("lbfgs")["line_search_fn"] == "strong_wolfe"
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_resolved_hyperparameters_survive_a_json_round_trip(method: str) -> None:
+    resolved = resolve_hparams(method, {})
+    assert resolved == method_defaults(method)
+    assert json.loads(json.dumps(resolved)) == resolved
+
+
+def test_resolve_merges_and_normalises() -> None:
+    resolved = resolve_hparams("sqn", {"lr": 1, "memory": 5, "curvature": "gauss-newton"})
+    assert resolved["lr"] == 1.0 and isinstance(resolved["lr"], float)
+    assert resolved["memory"] == 5
+    assert resolved["curvature"] == "gauss-newton"
+    assert resolved["update_interval"] == 20
+    assert resolve_hparams("adam", {"betas": (0.8, 0.9)})["betas"] == [0.8, 0.9]
+    assert resolve_hparams("lbfgs", {"line_search_fn": None})["line_search_fn"] is None
+
+
+def test_unknown_method_names_the_allowed_methods() -> None:
+    with pytest.raises(ConfigError, match="'newton'") as info:
+        resolve_hparams("newton", {})
+    assert all(method in str(info.value) for method in METHODS)
+    with pytest.raises(ConfigError, match="allowed"):
+        method_defaults("newton")
+
+
+def test_unknown_key_names_the_key_and_the_allowed_keys() -> None:
+    with pytest.raises(ConfigError, match="'momentum'") as info:
+        resolve_hparams("sgd", {"momentum": 0.9})
+    assert "allowed: lr" in str(info.value)
+    with pytest.raises(ConfigError, match="'curvature_batch_size'") as info:
+        resolve_hparams("shg", {"curvature_batch_size": 100})
+    assert "gradient_fraction" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("method", "hparams", "key"),
+    [
+        ("gd", {"gradient_fraction": 0.0}, "gradient_fraction"),
+        ("gd", {"gradient_fraction": 1.5}, "gradient_fraction"),
+        ("shg", {"gradient_fraction": -0.1}, "gradient_fraction"),
+        ("sgd", {"lr": 0.0}, "lr"),
+        ("sqn", {"lr": -1.0}, "lr"),
+        ("sgd", {"lr": "fast"}, "lr"),
+        ("sgd", {"lr": float("nan")}, "lr"),
+        ("sqn", {"memory": 0}, "memory"),
+        ("lsr1", {"memory": 2.5}, "memory"),
+        ("sqn", {"update_interval": 0}, "update_interval"),
+        ("sqn", {"curvature_batch_size": 0}, "curvature_batch_size"),
+        ("sqn", {"curvature": "fisher"}, "curvature"),
+        ("shg", {"curvature": "ggn"}, "curvature"),
+        ("lsr1", {"line_search": "yes"}, "line_search"),
+        ("lsr1", {"ls_c": 1.0}, "ls_c"),
+        ("sqn", {"ls_backtrack": 0.0}, "ls_backtrack"),
+        ("adam", {"betas": [0.9]}, "betas"),
+        ("lbfgs", {"line_search_fn": "armijo"}, "line_search_fn"),
+        ("shg", {"adapt_damping": True}, "damping"),  # rejected by the constructor
+    ],
+)
+def test_bad_values_are_rejected(method: str, hparams: dict[str, Any], key: str) -> None:
+    with pytest.raises(ConfigError, match=key):
+        resolve_hparams(method, hparams)
+    with pytest.raises(ConfigError, match=key):
+        build_optimizer(method, [nn.Parameter(torch.zeros(2))], hparams)
+
+
+def test_build_optimizer_passes_only_constructor_hyperparameters() -> None:
+    params = [nn.Parameter(torch.zeros(3))]
+    opt = build_optimizer("sqn", params, {"curvature_batch_size": 500, "memory": 4})
+    assert isinstance(opt, SQN)
+    assert opt.param_groups[0]["memory"] == 4
+    assert not DATA_HPARAMS & set(opt.param_groups[0])
+    gd = build_optimizer("gd", params, {"gradient_fraction": 0.5, "lr": 0.2})
+    assert type(gd) is SGD and gd.param_groups[0]["lr"] == 0.2
+    # what the runner does: the data hyperparameters stripped off before building
+    resolved = resolve_hparams("shg", {})
+    shg = build_optimizer(
+        "shg", params, {k: v for k, v in resolved.items() if k != "gradient_fraction"}
+    )
+    assert isinstance(shg, SHG)
+    for method in METHODS:
+        assert isinstance(
+            build_optimizer(method, [nn.Parameter(torch.zeros(3))], {}), METHODS[method]
+        )
