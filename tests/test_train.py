@@ -20,7 +20,7 @@ from secondorder.study import RunSpec
 from secondorder.train import METRIC_COLUMNS, train_run
 
 METHOD_HPARAMS = {
-    "sgd": {"lr": 0.05},
+    "sgd": {"lr": 0.2},
     "gd": {"lr": 0.2},
     "shg": {"cg_max_iter": 5},
     "sqn": {"update_interval": 3, "curvature_batch_size": 100},

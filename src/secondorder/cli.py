@@ -69,6 +69,9 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--quick", action="store_true", help="small sizes and few repeats (a CPU smoke run)"
     )
+    bench.add_argument(
+        "--models", nargs="+", choices=("lenet", "alexnet", "resnet18"), help="default: all"
+    )
     bench.set_defaults(handler=_bench)
     return parser
 
@@ -122,7 +125,13 @@ def _train(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from secondorder.bench import run_benchmark
 
-    report = run_benchmark(args.data, args.out, device=args.device, quick=args.quick)
+    report = run_benchmark(
+        args.data,
+        args.out,
+        device=args.device,
+        quick=args.quick,
+        models=tuple(args.models) if args.models else None,
+    )
     print(f"wrote {args.out} ({len(report['results'])} measurements)")
     return 0
 

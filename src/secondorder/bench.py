@@ -1,0 +1,209 @@
+"""Benchmark: what a gradient, a curvature product and an optimizer step cost, side by side.
+
+Everything is measured in one process on one device, so the ratios (Hessian-vector product /
+gradient, ...) are meaningful even where absolute times are not. Each timing synchronises the
+device, warms up first, and reports the median and minimum over repeats. Inputs are random
+tensors of the datasets' shapes (the cost does not depend on pixel values); the SGD epoch time
+runs the real training runner on the real MNIST bundle when it exists.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from secondorder.curvature import Objective
+from secondorder.models import build_model
+from secondorder.optim import DATA_HPARAMS, build_optimizer, resolve_hparams
+from secondorder.train import environment, select_device, write_atomic
+
+SHAPES = {"lenet": (1, 28), "alexnet": (3, 32), "resnet18": (3, 32)}
+ACTIVATIONS = {"lenet": "tanh", "alexnet": "tanh", "resnet18": "relu"}
+OPTIMIZERS = ("sgd", "gd", "shg", "sqn", "lsr1", "adam", "lbfgs")
+TRAIN_SIZE = {"lenet": 60_000, "alexnet": 50_000, "resnet18": 50_000}
+
+
+def run_benchmark(
+    data_bundle: Path,
+    out: Path,
+    *,
+    device: str = "auto",
+    quick: bool = False,
+    models: tuple[str, ...] | None = None,
+) -> dict[str, Any]:
+    """Measure and write the JSON report to ``out``; return it."""
+    dev = select_device(device)
+    batches = (16, 64) if quick else (100, 1000)
+    repeats = 3 if quick else 20
+    models = models or (("lenet",) if quick else tuple(SHAPES))
+    results: list[dict[str, Any]] = []
+    for name in models:
+        for batch_size in batches:
+            results += _curvature_timings(name, batch_size, dev, repeats)
+        results += _optimizer_timings(name, dev, repeats=max(3, repeats // 4), quick=quick)
+    report = {
+        "description": "median milliseconds per call; ratios are to the gradient at the same "
+        "model and batch size, measured in this one process",
+        "quick": quick,
+        "environment": environment(dev, 0, {}),
+        "results": results,
+        "ratios": _ratios(results),
+        "sgd_epoch": _sgd_epoch(data_bundle, dev, quick),
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(out, json.dumps(report, indent=2))
+    return report
+
+
+def _setup(name: str, batch_size: int, dev: torch.device) -> tuple[Objective, tuple]:
+    channels, size = SHAPES[name]
+    torch.manual_seed(0)
+    model = build_model(
+        name,
+        in_channels=channels,
+        image_size=size,
+        num_classes=10,
+        activation=ACTIVATIONS[name],
+    ).to(dev)
+    x = torch.randn(batch_size, channels, size, size, device=dev)
+    y = torch.randint(0, 10, (batch_size,), device=dev)
+    return Objective(model, F.cross_entropy), (x, y)
+
+
+def _curvature_timings(
+    name: str, batch_size: int, dev: torch.device, repeats: int
+) -> list[dict[str, Any]]:
+    objective, batch = _setup(name, batch_size, dev)
+    v = torch.randn(objective.numel, device=dev)
+
+    def double_backward() -> torch.Tensor:
+        """H v by reverse-over-reverse, for comparison with forward-over-reverse."""
+        x, y = batch
+        loss = F.cross_entropy(objective.model(x), y)
+        grads = torch.autograd.grad(loss, objective.params, create_graph=True)
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        return torch.cat([h.reshape(-1) for h in torch.autograd.grad(flat @ v, objective.params)])
+
+    calls: dict[str, Callable[[], Any]] = {
+        "gradient": lambda: objective.loss_and_grad(batch, update_batchnorm=False),
+        "hvp_forward_over_reverse": lambda: objective.hvp(batch, v),
+        "hvp_double_backward": double_backward,
+        "ggnvp": lambda: objective.ggnvp(batch, v),
+        "loss": lambda: objective.loss(batch),
+    }
+    return [
+        {"model": name, "batch_size": batch_size, "op": op, **_time(call, dev, repeats)}
+        for op, call in calls.items()
+    ]
+
+
+def _optimizer_timings(
+    name: str, dev: torch.device, *, repeats: int, quick: bool
+) -> list[dict[str, Any]]:
+    """One iteration of each optimizer at batch 100, with the runner's data plan (the gradient
+    sample of GD/SHG is ``gradient_fraction`` of the training-set size)."""
+    batch_size = 16 if quick else 100
+    n_train = 640 if quick else TRAIN_SIZE[name]
+    rows = []
+    for method in OPTIMIZERS:
+        objective, minibatch = _setup(name, batch_size, dev)
+        hparams = resolve_hparams(method, {})
+        optimizer = build_optimizer(
+            method, objective.params, {k: v for k, v in hparams.items() if k not in DATA_HPARAMS}
+        )
+        batch, curvature = minibatch, None
+        x = minibatch[0]
+        if "gradient_fraction" in hparams:
+            k = round(hparams["gradient_fraction"] * n_train)
+            batch = (
+                torch.randn(k, *x.shape[1:], device=dev),
+                torch.randint(0, 10, (k,), device=dev),
+            )
+            curvature = minibatch
+        if "curvature_batch_size" in hparams:
+            k = min(hparams["curvature_batch_size"], n_train)
+            curvature = (
+                torch.randn(k, *x.shape[1:], device=dev),
+                torch.randint(0, 10, (k,), device=dev),
+            )
+        step = functools.partial(optimizer.step, objective, batch, curvature)
+        timing = _time(step, dev, repeats)
+        rows.append({"model": name, "batch_size": batch_size, "op": f"step_{method}", **timing})
+    return rows
+
+
+def _time(
+    call: Callable[[], Any], dev: torch.device, repeats: int, budget_s: float = 10.0
+) -> dict[str, float]:
+    """Median and minimum of ``repeats`` timed calls after two warm-up calls; stops early (after
+    at least three calls) once ``budget_s`` is spent, so slow CPU measurements stay bounded."""
+    for _ in range(2):
+        call()
+    samples: list[float] = []
+    while len(samples) < repeats and (len(samples) < 3 or sum(samples) < budget_s * 1e3):
+        _sync(dev)
+        start = time.perf_counter()
+        call()
+        _sync(dev)
+        samples.append((time.perf_counter() - start) * 1e3)
+    return {
+        "ms_median": statistics.median(samples),
+        "ms_min": min(samples),
+        "repeats": len(samples),
+    }
+
+
+def _ratios(results: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    by_key = {(r["model"], r["batch_size"], r["op"]): r["ms_median"] for r in results}
+    ratios: dict[str, dict[str, float]] = {}
+    for (model, batch_size, op), ms in by_key.items():
+        gradient = by_key.get((model, batch_size, "gradient"))
+        if gradient and op != "gradient":
+            ratios.setdefault(f"{model}@{batch_size}", {})[f"{op}/gradient"] = ms / gradient
+    return ratios
+
+
+def _sgd_epoch(data_bundle: Path, dev: torch.device, quick: bool) -> dict[str, Any]:
+    """Training time of one SGD epoch of LeNet on MNIST through the real runner."""
+    if not Path(data_bundle).exists():
+        return {"skipped": f"no MNIST bundle at {data_bundle} (run the data rule first)"}
+    from secondorder.study import RunSpec
+    from secondorder.train import train_run
+
+    spec = RunSpec(
+        dataset="mnist",
+        model="lenet",
+        activation="tanh",
+        variant="standard",
+        optimizer="sgd",
+        method="sgd",
+        hparams=resolve_hparams("sgd", {"lr": 0.05}),
+        batch_size=100,
+        epochs=1,
+        seed=0,
+        train_subset=6000 if quick else None,
+        test_subset=1000,
+        logs_per_epoch=1,
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        summary = train_run(spec, data_bundle, tmp, device=str(dev), progress=False)
+    return {
+        "train_examples": spec.train_subset or 60_000,
+        "batch_size": spec.batch_size,
+        "epoch_train_time_s": summary["train_time_s"],
+        "test_accuracy": summary["final"]["test_accuracy"],
+    }
+
+
+def _sync(dev: torch.device) -> None:
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
