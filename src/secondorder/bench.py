@@ -21,10 +21,11 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from secondorder import atomic
 from secondorder.curvature import Objective
 from secondorder.models import build_model
 from secondorder.optim import DATA_HPARAMS, build_optimizer, resolve_hparams
-from secondorder.train import environment, select_device, write_atomic
+from secondorder.train import environment, select_device
 
 SHAPES = {"lenet": (1, 28), "alexnet": (3, 32), "resnet18": (3, 32)}
 ACTIVATIONS = {"lenet": "tanh", "alexnet": "tanh", "resnet18": "relu"}
@@ -59,8 +60,7 @@ def run_benchmark(
         "ratios": _ratios(results),
         "sgd_epoch": _sgd_epoch(data_bundle, dev, quick),
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(out, json.dumps(report, indent=2))
+    atomic.write_text(out, json.dumps(report, indent=2))
     return report
 
 

@@ -24,7 +24,6 @@ import hashlib
 import io
 import os
 import pickle
-import secrets
 import socket
 import zlib
 from collections.abc import Callable, Iterator
@@ -35,6 +34,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from secondorder import atomic
 from secondorder.errors import ConfigError
 
 DATASETS = ("mnist", "cifar10")
@@ -154,7 +154,7 @@ def prepare(
     # np.require copies only read-only (np.frombuffer) or non-contiguous arrays.
     bundle = {k: torch.from_numpy(np.require(a, requirements="CW")) for k, a in arrays.items()}
     bundle["meta"] = meta
-    _atomic_save(bundle, out)
+    atomic.save_torch(bundle, out)
     return meta
 
 
@@ -384,21 +384,6 @@ def _try_download(name: str, root: Path) -> str:
                 d.rmdir()
         return f"failed ({_brief(exc, 300)})"
     return "succeeded, but the files are still incomplete"
-
-
-def _atomic_save(obj: Any, out: Path) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    try:
-        with open(tmp, "xb") as f:  # normal permissions (mkstemp would make it 0600)
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, out)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 # --------------------------------------------------------------------------------------------

@@ -23,7 +23,6 @@ import fcntl
 import json
 import logging
 import math
-import os
 import platform
 import subprocess
 import sys
@@ -37,6 +36,7 @@ import torch
 import torch.nn.functional as F
 
 import secondorder
+from secondorder import atomic
 from secondorder import data as datasets
 from secondorder.cost import CostCounters
 from secondorder.curvature import Objective
@@ -86,7 +86,7 @@ def train_run(
             "status": "failed",
             "error": f"{type(error).__name__}: {error}",
         }
-        write_atomic(out_dir / "failed.json", json.dumps(failure, indent=2))
+        atomic.write_text(out_dir / "failed.json", json.dumps(failure, indent=2))
         raise
 
 
@@ -280,10 +280,7 @@ class _Run:
         }
 
     def _save_checkpoint(self) -> None:
-        path = self.out_dir / CHECKPOINT
-        with tempfile.NamedTemporaryFile(dir=self.out_dir, suffix=".tmp", delete=False) as tmp:
-            torch.save(self._checkpoint_state(), tmp)
-        os.replace(tmp.name, path)
+        atomic.save_torch(self._checkpoint_state(), self.out_dir / CHECKPOINT)
 
     def _resume(self) -> None:
         path = self.out_dir / CHECKPOINT
@@ -330,9 +327,11 @@ class _Run:
             "error": None,
             "environment": environment(self.device, self.spec.seed, self.data.meta),
         }
-        write_atomic(self.out_dir / "metrics.csv", metrics_csv(self.rows))
-        torch.save(self.model.state_dict(), self.out_dir / "model.pt")
-        write_atomic(self.out_dir / "summary.json", json.dumps(summary, indent=2, allow_nan=True))
+        atomic.write_text(self.out_dir / "metrics.csv", metrics_csv(self.rows))
+        atomic.save_torch(self.model.state_dict(), self.out_dir / "model.pt")
+        atomic.write_text(
+            self.out_dir / "summary.json", json.dumps(summary, indent=2, allow_nan=True)
+        )
         (self.out_dir / CHECKPOINT).unlink(missing_ok=True)
         (self.out_dir / "failed.json").unlink(missing_ok=True)
         return summary
@@ -369,13 +368,6 @@ def metrics_csv(rows: list[dict[str, float]]) -> str:
             )
         )
     return "\n".join(lines) + "\n"
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` so that ``path`` is either absent, the old file, or complete."""
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as tmp:
-        tmp.write(text)
-    os.replace(tmp.name, path)
 
 
 def select_device(requested: str = "auto") -> torch.device:

@@ -4,6 +4,7 @@
 import importlib.util
 import re
 import sys
+from pathlib import Path
 
 from snakemake.utils import validate
 
@@ -72,9 +73,13 @@ def uses_cuda(device):
 
 
 TRAIN_GPUS = 1 if uses_cuda(STUDY["device"]) else 0
-# The analysis code is an input of the analysis rules: editing it redraws figures and tables
-# (cheap). Training code is not an input of training (hours); see train.smk.
-ANALYSIS_CODE = importlib.util.find_spec("secondorder.analysis").origin
+# The analysis code (every module of the subpackage) is an input of the analysis rules: editing
+# it redraws figures and tables (cheap). Training code is not an input of training (hours); see
+# train.smk.
+ANALYSIS_CODE = sorted(
+    str(path)
+    for path in Path(importlib.util.find_spec("secondorder.analysis").origin).parent.glob("*.py")
+)
 
 
 wildcard_constraints:

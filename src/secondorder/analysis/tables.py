@@ -1,0 +1,233 @@
+"""Best test accuracy per setting over seeds, as Markdown, LaTeX and CSV tables next to the
+paper's Table 1."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from secondorder import atomic
+from secondorder.analysis.records import SPEC_COLUMNS, read_aggregated
+from secondorder.analysis.style import (
+    dataset_label,
+    is_missing,
+    model_label,
+    optimizer_label,
+    sort_key,
+)
+
+# The paper's Table 1: best test accuracy (%) of fixed-learning-rate SGD.
+PAPER_TABLE1 = {
+    ("mnist", "lenet"): 99.2,
+    ("mnist", "alexnet"): 99.4,
+    ("mnist", "resnet18"): 99.3,
+    ("cifar10", "lenet"): 69.0,
+    ("cifar10", "alexnet"): 77.48,
+    ("cifar10", "resnet18"): 82.3,
+}
+# Activation of the paper's models: tanh everywhere except the DRN (ReLU, as in He et al.).
+PAPER_ACTIVATION = {"lenet": "tanh", "alexnet": "tanh", "resnet18": "relu"}
+
+
+def _best_accuracy(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per run: best test accuracy (%) over its logging points, and its context."""
+    keys = [*SPEC_COLUMNS, "epochs", "train_subset", "test_subset"]
+    keys = [k for k in keys if k in table]
+    acc = table["test_accuracy"] if "test_accuracy" in table else pd.Series(np.nan, table.index)
+    runs = table.assign(_acc=acc.astype(float) * 100.0)
+    best = runs.groupby("run_id", sort=True).agg(best=("_acc", "max"), last_epoch=("epoch", "max"))
+    first = runs.groupby("run_id", sort=True)[[k for k in keys if k != "run_id"]].first()
+    return first.join(best).reset_index()
+
+
+def accuracy_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Best test accuracy (%) per (dataset, model[, optimizer, activation, variant]) over
+    seeds: mean, sample std (ddof=1), min, max, counts, the paper's value and context."""
+    runs = _best_accuracy(table)
+    extra = [c for c in ("optimizer", "activation", "variant") if runs[c].nunique() > 1]
+    rows = []
+    for key, group in runs.groupby(["dataset", "model", *extra], sort=False, dropna=False):
+        entry = dict(zip(["dataset", "model", *extra], key, strict=True))
+        values = group["best"].dropna()
+        activation = str(group["activation"].iloc[0])
+        rows.append(
+            {
+                **entry,
+                "optimizer": ",".join(sorted(group["optimizer"].unique())),
+                "method": ",".join(sorted(group["method"].unique())),
+                "activation": activation,
+                "variant": ",".join(sorted(group["variant"].unique())),
+                "n_runs": len(group),
+                "n_seeds": group["seed"].nunique(),
+                "best_acc_mean": values.mean() if len(values) else np.nan,
+                "best_acc_std": values.std(ddof=1) if len(values) > 1 else np.nan,
+                "best_acc_min": values.min() if len(values) else np.nan,
+                "best_acc_max": values.max() if len(values) else np.nan,
+                "paper_acc": PAPER_TABLE1.get((entry["dataset"], entry["model"]), np.nan),
+                "paper_activation": PAPER_ACTIVATION.get(entry["model"], ""),
+                "n_diverged": int((group["status"] == "diverged").sum()),
+                "n_failed": int((~group["status"].isin(["finished", "diverged"])).sum()),
+                "epochs": group["epochs"].max(),
+                "epochs_reached": group["last_epoch"].min(),
+                "train_subset": group["train_subset"].max(),
+                "test_subset": group["test_subset"].max(),
+            }
+        )
+    summary = pd.DataFrame(rows)
+    if not summary.empty:
+        # The paper's value belongs to SGD with the paper's activation; when a model was trained
+        # with several activations, only that row carries it.
+        n_activations = summary.groupby(["dataset", "model"])["activation"].transform("nunique")
+        keep = (summary["activation"] == summary["paper_activation"]) | (n_activations == 1)
+        keep &= summary["method"] == "sgd"
+        summary.loc[~keep, "paper_acc"] = np.nan
+        summary = summary.sort_values(
+            ["model", "dataset"],
+            key=lambda s: s.map(lambda v: sort_key(v)[0]),
+            kind="stable",
+        ).reset_index(drop=True)
+    return summary
+
+
+def reduced_scale(row: Mapping[str, Any]) -> list[str]:
+    """How a summary row is smaller than the paper's setting (training/test subsets)."""
+    notes = []
+    if not is_missing(row.get("train_subset")):
+        notes.append(f"training subset of {int(row['train_subset'])} images")
+    if not is_missing(row.get("test_subset")):
+        notes.append(f"test subset of {int(row['test_subset'])} images")
+    return notes
+
+
+def _cell(row: Mapping[str, Any], pm: str) -> str:
+    if is_missing(row["best_acc_mean"]):
+        return "n/a"
+    text = f"{row['best_acc_mean']:.2f}"
+    if row["n_seeds"] > 1 and not is_missing(row["best_acc_std"]):
+        text += f" {pm} {row['best_acc_std']:.2f}"
+    return text + ("*" if row["n_diverged"] or row["n_failed"] else "")
+
+
+def _row_label(row: Mapping[str, Any], extra: Sequence[str]) -> str:
+    label = model_label(row["model"])
+    details = [f"{row[c]}" if c != "optimizer" else optimizer_label(row[c]) for c in extra]
+    return f"{label} ({', '.join(details)})" if details else label
+
+
+def _table_notes(summary: pd.DataFrame) -> list[str]:
+    notes = []
+    seeds = sorted(summary["n_seeds"].unique()) if len(summary) else []
+    if any(s > 1 for s in seeds):
+        notes.append("Cells: mean ± sample standard deviation over seeds.")
+    scale = {tuple(reduced_scale(row)) for row in summary.to_dict("records")}
+    for item in sorted(s for s in scale if s):
+        notes.append("Reduced scale: " + ", ".join(item) + " (the paper uses the full sets).")
+    epochs = sorted({int(e) for e in summary["epochs"].dropna()})
+    if epochs:
+        notes.append(f"Epochs per run: {', '.join(map(str, epochs))}.")
+    for row in summary.to_dict("records"):
+        where = f"{dataset_label(row['dataset'])} / {model_label(row['model'])}"
+        if row["n_diverged"]:
+            notes.append(
+                f"* {where}: {row['n_diverged']} of {row['n_runs']} runs diverged; "
+                "the best accuracy before divergence is shown."
+            )
+        if row["n_failed"]:
+            notes.append(f"* {where}: {row['n_failed']} of {row['n_runs']} runs failed.")
+        paper_shown = not is_missing(row["paper_acc"])
+        if paper_shown and row["paper_activation"] not in ("", row["activation"]):
+            notes.append(
+                f"{where}: activation {row['activation']}, the paper's model uses "
+                f"{row['paper_activation']}."
+            )
+    return notes
+
+
+_LATEX = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "_": r"\_",
+    "#": r"\#",
+    "$": r"\$",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\^{}",
+    "±": r"$\pm$",
+}
+
+
+def _latex_escape(text: str) -> str:
+    return "".join(_LATEX.get(ch, ch) for ch in text)
+
+
+def accuracy_table(
+    aggregated_csv: Path, out_md: Path, out_tex: Path, out_csv: Path, *, title: str = ""
+) -> pd.DataFrame:
+    """Best test accuracy (%): rows = model, columns = dataset, ours next to the paper's Table 1.
+
+    Writes Markdown, LaTeX (booktabs) and a tidy CSV; returns the summary frame.
+    """
+    table = read_aggregated(Path(aggregated_csv))
+    summary = accuracy_summary(table) if len(table) else pd.DataFrame()
+    atomic.write_text(Path(out_csv), summary.to_csv(index=False))
+    if summary.empty:
+        atomic.write_text(Path(out_md), f"**{title}**\n\nNo runs.\n" if title else "No runs.\n")
+        atomic.write_text(Path(out_tex), "% no runs\n")
+        return summary
+    extra = [
+        c
+        for c in ("optimizer", "activation", "variant")
+        if c in summary and summary.groupby(["dataset", "model"])[c].nunique().max() > 1
+    ]
+    datasets = sorted(summary["dataset"].unique(), key=sort_key)
+    header = ["Model"]
+    for dataset in datasets:
+        header += [f"{dataset_label(dataset)} (ours)", f"{dataset_label(dataset)} (paper)"]
+    body = []
+    for _, rows in summary.groupby(["model", *extra], sort=False):
+        first = rows.iloc[0]
+        line = [_row_label(first, extra)]
+        for dataset in datasets:
+            cell = rows[rows["dataset"] == dataset]
+            if cell.empty:
+                line += ["", ""]
+                continue
+            record = cell.iloc[0].to_dict()
+            paper = record["paper_acc"]
+            line += [_cell(record, "±"), "" if is_missing(paper) else f"{paper:g}"]
+        body.append(line)
+    notes = _table_notes(summary)
+
+    md = [f"**{title}** (best test accuracy, %)", ""] if title else []
+    md.append("| " + " | ".join(header) + " |")
+    md.append("|" + "|".join([":---", *[" ---: "] * (len(header) - 1)]) + "|")
+    md += ["| " + " | ".join(line) + " |" for line in body]
+    if notes:
+        md += ["", *[f"- {note}" for note in notes]]
+    atomic.write_text(Path(out_md), "\n".join(md) + "\n")
+
+    tex = [
+        r"\begin{table}[t]",
+        r"\centering",
+        r"\begin{tabular}{l" + "r" * (len(header) - 1) + "}",
+        r"\toprule",
+        " & ".join(_latex_escape(h) for h in header) + r" \\",
+        r"\midrule",
+        *[" & ".join(_latex_escape(c) for c in line) + r" \\" for line in body],
+        r"\bottomrule",
+        r"\end{tabular}",
+        r"\caption{"
+        + _latex_escape(f"{title} (best test accuracy, %)".strip())
+        + ". "
+        + " ".join(_latex_escape(n) for n in notes)
+        + "}",
+        r"\end{table}",
+    ]
+    atomic.write_text(Path(out_tex), "\n".join(tex) + "\n")
+    return summary

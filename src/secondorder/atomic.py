@@ -1,0 +1,47 @@
+"""Atomic file writes: a temporary file in the target's directory, then ``os.replace``.
+
+A reader (a Snakemake job, a resumed run) sees the old file, no file, or the complete new one,
+never a partial one; the temporary file is removed when writing fails. Temporary files are
+created with the usual permissions (``mkstemp`` would make them 0600).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+@contextlib.contextmanager
+def replacing(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a fresh temporary path next to ``path`` (not yet created) for the caller to write;
+    on leaving the block it replaces ``path``, or is removed if the block raised."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` (UTF-8) so that ``path`` is either absent, the old file, or complete."""
+    with replacing(path) as tmp, open(tmp, "x", encoding="utf-8") as handle:
+        handle.write(text)
+
+
+def save_torch(obj: Any, path: str | os.PathLike) -> None:
+    """``torch.save`` of ``obj`` to ``path``, atomically and flushed to disk before the rename."""
+    with replacing(path) as tmp, open(tmp, "xb") as handle:
+        torch.save(obj, handle)
+        handle.flush()
+        os.fsync(handle.fileno())
