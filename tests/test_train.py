@@ -244,3 +244,28 @@ def test_cli_trains_a_run_of_a_config(mnist_bundle, tmp_path):
         check=True, capture_output=True,
     )  # fmt: skip
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["run_id"] == run_id
+
+
+def test_concurrent_runs_take_different_gpus(tmp_path, monkeypatch):
+    """Snakemake assigns no GPU ids: each run locks a GPU that no other process holds."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 3)
+    monkeypatch.setattr(train_module.tempfile, "gettempdir", lambda: str(tmp_path))
+    monkeypatch.setattr(train_module, "_gpu_locks", [])
+    holder = subprocess.Popen(  # another training process holding GPU 0
+        [sys.executable, "-c", "import fcntl, sys, time\n"
+         f"f = open({str(tmp_path / 'secondorder-gpu-0.lock')!r}, 'w')\n"
+         "fcntl.flock(f, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        assert train_module.select_device("auto") == torch.device("cuda:1")
+        assert train_module.select_device("cuda") == torch.device("cuda:2")
+        assert train_module.select_device("cuda:0") == torch.device("cuda:0")  # explicit wins
+        assert train_module.select_device("cpu") == torch.device("cpu")
+    finally:
+        holder.kill()
+        holder.wait()
+        for handle in train_module._gpu_locks:
+            handle.close()

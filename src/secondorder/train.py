@@ -58,7 +58,7 @@ METRIC_COLUMNS = (
 )
 CHECKPOINT = "checkpoint.pt"
 EVAL_CHUNK = 2000
-_gpu_lock: TextIO | None = None  # held for the life of the process (see select_device)
+_gpu_locks: list[TextIO] = []  # lock files held for the life of the process (select_device)
 
 
 def train_run(
@@ -378,7 +378,6 @@ def select_device(requested: str = "auto") -> torch.device:
     whose lock it gets (waiting while all are taken). Under SLURM, CUDA_VISIBLE_DEVICES already
     shows each job only its own GPU.
     """
-    global _gpu_lock
     if requested == "cpu" or (requested == "auto" and not torch.cuda.is_available()):
         return torch.device("cpu")
     if not torch.cuda.is_available():
@@ -397,7 +396,7 @@ def select_device(requested: str = "auto") -> torch.device:
             except OSError:
                 handle.close()
                 continue
-            _gpu_lock = handle
+            _gpu_locks.append(handle)
             return torch.device(f"cuda:{index}")
         time.sleep(5)
 
