@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import sys
+import warnings
 from pathlib import Path
 
 from secondorder.errors import ConfigError
@@ -18,6 +19,8 @@ from secondorder.errors import ConfigError
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    # torch.func's forward mode warns once from inside torch (torch.jit.script deprecation)
+    warnings.filterwarnings("ignore", message=".*torch.jit.script.*", category=FutureWarning)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr
     )

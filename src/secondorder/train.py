@@ -360,13 +360,7 @@ class _NoProgress:
 def metrics_csv(rows: list[dict[str, float]]) -> str:
     """The metrics rows as CSV text, columns in :data:`METRIC_COLUMNS` order."""
     lines = [",".join(METRIC_COLUMNS)]
-    for row in rows:
-        lines.append(
-            ",".join(
-                repr(float(row[c])) if isinstance(row[c], float) else str(row[c])
-                for c in METRIC_COLUMNS
-            )
-        )
+    lines += [",".join(repr(row[c]) for c in METRIC_COLUMNS) for row in rows]  # exact floats
     return "\n".join(lines) + "\n"
 
 
