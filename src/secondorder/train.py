@@ -194,7 +194,6 @@ class _Run:
                     return
                 loss_sum.zero_()
                 losses_since_log = 0
-                self.model.train()
                 self._synchronize()
                 started = time.perf_counter()
 

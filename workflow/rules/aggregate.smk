@@ -5,8 +5,6 @@ rule aggregate:
         code=ANALYSIS_CODE,
     output:
         "results/aggregated/{artifact}.csv",
-    params:
-        run_ids=artifact_run_ids,
     log:
         "results/logs/aggregate/{artifact}.log",
     benchmark:

@@ -119,10 +119,6 @@ def run_bundle(wildcards):
     return dataset_bundle(RUNS[wildcards.run_id].dataset)
 
 
-def artifact_run_ids(wildcards):
-    return ARTIFACT_RUNS[wildcards.artifact]
-
-
 def artifact_run_records(wildcards):
     return [
         f"results/runs/{run_id}/{name}"

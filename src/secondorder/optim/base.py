@@ -7,7 +7,6 @@ from collections.abc import Iterable
 
 import torch
 from torch import Tensor
-from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 from secondorder.cost import CostCounters
 from secondorder.curvature import Batch, Objective
@@ -59,13 +58,6 @@ class FlatOptimizer(torch.optim.Optimizer):
     @property
     def _params(self) -> list[torch.Tensor]:
         return self.param_groups[0]["params"]
-
-    def _flat_params(self) -> torch.Tensor:
-        return parameters_to_vector(self._params).detach()
-
-    def _set_flat_params(self, flat: torch.Tensor) -> None:
-        with torch.no_grad():
-            vector_to_parameters(flat, self._params)
 
     def _check_objective(self, objective: Objective) -> None:
         if len(objective.params) != len(self._params) or any(
