@@ -94,7 +94,9 @@ def test_prepare_never_writes_into_root(data_root: Path, tmp_path: Path) -> None
     meta = data.prepare("mnist", data_root, tmp_path / "sub" / "mnist.pt", download=False)
     assert _snapshot(data_root) == before
     assert meta["source_dir"] == str(data_root.resolve())
-    assert [p.name for p in (tmp_path / "sub").iterdir()] == ["mnist.pt"]  # no temp file left
+    # the bundle and its digest, no temp file left
+    assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["mnist.pt", "mnist.sha256"]
+    assert data.bundle_digest(tmp_path / "sub" / "mnist.pt") == meta["bundle_sha256"]
 
 
 def test_mnist_uncompressed_files(data_root: Path, tmp_path: Path) -> None:

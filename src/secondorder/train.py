@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 
 import secondorder
-from secondorder import atomic
+from secondorder import atomic, record
 from secondorder import data as datasets
 from secondorder.cost import CostCounters
 from secondorder.curvature import Objective
@@ -71,12 +71,19 @@ def train_run(
 ) -> dict[str, Any]:
     """Train one run and write ``metrics.csv`` and ``summary.json`` into ``out_dir``.
 
-    Resumes from ``out_dir/checkpoint.pt`` when one of the same spec exists. A diverged run
-    returns normally (status ``diverged``); any other failure writes ``failed.json`` (which is not
-    an output, so nothing looks done) and re-raises.
+    A finished (or diverged) record of the same spec, data and training code already in
+    ``out_dir`` is kept and returned without training (:mod:`secondorder.record`); any other
+    record there is removed first. Resumes from ``out_dir/checkpoint.pt`` when one of the same
+    spec exists. A diverged run returns normally (status ``diverged``); any other failure writes
+    ``failed.json`` (which is not an output, so nothing looks done) and re-raises.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    summary = record.reusable_summary(out_dir, spec, datasets.bundle_digest(data_bundle))
+    if summary is not None:
+        log.info("%s: kept its finished record (same spec, data and code)", spec.run_id)
+        return summary
+    record.remove_stale(out_dir)
     try:
         return _Run(spec, Path(data_bundle), out_dir, select_device(device), progress).run()
     except Exception as error:
@@ -409,6 +416,7 @@ def environment(device: torch.device, seed: int, data_meta: dict[str, Any]) -> d
         if device.type == "cuda"
         else platform.processor() or "cpu",
         "git_commit": git_commit(),
+        "training_code_sha256": record.training_code_digest(),
         "seed": seed,
         "data": data_meta,
     }

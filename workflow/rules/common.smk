@@ -9,6 +9,7 @@ from pathlib import Path
 from snakemake.utils import validate
 
 from secondorder import study
+from secondorder.data import digest_path
 from secondorder.errors import ConfigError
 
 
@@ -94,6 +95,10 @@ def dataset_bundle(dataset):
     return f"data/prepared/{dataset}.pt"
 
 
+def dataset_digest(dataset):
+    return str(digest_path(dataset_bundle(dataset)))
+
+
 def all_datasets():
     return sorted({spec.dataset for spec in RUNS.values()})
 
@@ -117,6 +122,10 @@ def run_spec(wildcards):
 
 def run_bundle(wildcards):
     return dataset_bundle(RUNS[wildcards.run_id].dataset)
+
+
+def run_bundle_digest(wildcards):
+    return dataset_digest(RUNS[wildcards.run_id].dataset)
 
 
 def artifact_run_records(wildcards):

@@ -1,7 +1,9 @@
 rule prepare_data:
-    """Check the raw dataset and write the uint8 bundle that training jobs load."""
+    """Check the raw dataset and write the uint8 bundle that training jobs load, with its
+    content digest beside it (training depends on the digest, not on the bundle's mtime)."""
     output:
-        "data/prepared/{dataset}.pt",
+        bundle="data/prepared/{dataset}.pt",
+        digest="data/prepared/{dataset}.sha256",
     log:
         "results/logs/data/{dataset}.log",
     benchmark:

@@ -1,16 +1,24 @@
 rule train:
     """One training run: its record (metrics.csv, summary.json) in results/runs/<run id>/.
 
-    The spec is a param, so Snakemake reruns the job when the spec changes (the run id also
-    changes with it). Changes of the library code do not rerun finished runs: force that with
-    `--forcerun train`. A run checkpoints every epoch (results/runs/<run id>/checkpoint.pt,
-    not an output) and resumes from there.
+    What reruns a training job is what determines its result: the spec (a param; it is also
+    hashed into the run id) and the data's content (the small digest file beside the bundle,
+    compared by checksum; the bundle itself is `ancient`, so `touch`, `dvc checkout` or
+    re-preparing the same data retrains nothing). The default profile drops Snakemake's `code`
+    trigger, so touching or editing the glue script retrains nothing either; after an edit of
+    the library's training code, retrain on purpose with `--forcerun train`.
+
+    The outputs are flagged `update`: Snakemake does not delete them before a job, and a job
+    that finds a finished record of the same spec, data and training code keeps it instead of
+    training (secondorder.record). A run checkpoints every epoch (checkpoint.pt, not an
+    output) and resumes from there.
     """
     input:
-        data=run_bundle,
+        data=ancient(run_bundle),
+        digest=run_bundle_digest,
     output:
-        metrics="results/runs/{run_id}/metrics.csv",
-        summary="results/runs/{run_id}/summary.json",
+        metrics=update("results/runs/{run_id}/metrics.csv"),
+        summary=update("results/runs/{run_id}/summary.json"),
     params:
         spec=run_spec,
     threads: 1
