@@ -13,12 +13,14 @@ endif
 endif
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: study test test-fast lint bench dry-run clean-results
+.PHONY: study test test-fast lint lock bench dry-run clean-results
 
-$(VENV)/.installed: pyproject.toml
+# The exact versions of requirements.lock, then the project itself (editable, no resolution).
+$(VENV)/.installed: pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
 
 study: $(VENV)/.installed  ## run the study (default: the laptop-scale config/quick.yaml)
@@ -31,8 +33,20 @@ test-fast: $(VENV)/.installed
 	$(BIN)/python -m pytest -q -m "not slow"
 
 lint: $(VENV)/.installed
-	$(BIN)/ruff check src tests workflow/scripts
-	$(BIN)/ruff format --check src tests workflow/scripts
+	$(BIN)/ruff check src tests workflow
+	$(BIN)/ruff format --check src tests workflow
+	$(BIN)/snakefmt --check Snakefile workflow/rules
+	$(BIN)/snakemake --lint
+
+# Re-resolve requirements.lock from pyproject.toml (Linux x86_64, Python 3.11) and render the
+# rules' environments from it. LOCK_FLAGS: extra uv flags, e.g. --extra-index-url or --constraint.
+lock: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 \
+		--python-platform x86_64-manylinux_2_28 --no-header $(LOCK_FLAGS) -o requirements.lock.new
+	{ sed -n 1,3p requirements.lock; cat requirements.lock.new; } > requirements.lock
+	rm requirements.lock.new
+	$(BIN)/python workflow/envs/render.py
 
 dry-run: $(VENV)/.installed
 	$(BIN)/snakemake --configfile $(CONFIG) -n

@@ -9,9 +9,32 @@ The expansion of the config into runs is plain Python (secondorder.study); this 
 workflow/rules/ only map run ids and artifact names to files and call thin glue scripts.
 """
 
+import os
+from pathlib import Path
+
 from snakemake.utils import min_version
 
 min_version("9")
+
+# Jobs import the package from this checkout's src/, whatever environment runs them: the
+# project's virtualenv (an editable install of the same src/), a conda environment or the
+# Apptainer image (workflow/envs/, built from requirements.lock), which hold only the pins.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    filter(None, [str(Path(workflow.basedir) / "src"), os.environ.get("PYTHONPATH")])
+)
+
+
+envvars:
+    "PYTHONPATH",  # passed on to jobs on other machines (SLURM, ...)
+
+
+# The rules' conda environment (--software-deployment-method conda); relative to workflow/rules/.
+CONDA_ENV = "../envs/secondorder.yaml"
+
+
+# --software-deployment-method apptainer runs every rule in this image; build it first with
+# `apptainer build secondorder.sif workflow/envs/secondorder.def`.
+container: "secondorder.sif"
 
 
 # The default study. A --configfile on the command line replaces it (Snakemake would otherwise

@@ -1,6 +1,7 @@
 rule prepare_data:
     """Check the raw dataset and write the uint8 bundle that training jobs load, with its
-    content digest beside it (training depends on the digest, not on the bundle's mtime)."""
+    content digest beside it (training depends on the digest, not on the bundle's mtime).
+    """
     output:
         bundle="data/prepared/{dataset}.pt",
         digest="data/prepared/{dataset}.sha256",
@@ -8,6 +9,8 @@ rule prepare_data:
         "results/logs/data/{dataset}.log",
     benchmark:
         "results/benchmarks/data/{dataset}.tsv"
+    conda:
+        CONDA_ENV
     script:
         "../scripts/prepare_data.py"
 

@@ -19,14 +19,16 @@ rule train:
     output:
         metrics=update("results/runs/{run_id}/metrics.csv"),
         summary=update("results/runs/{run_id}/summary.json"),
-    params:
-        spec=run_spec,
-    threads: 1
-    resources:
-        gpu=TRAIN_GPUS,
     log:
         "results/logs/train/{run_id}.log",
     benchmark:
         "results/benchmarks/train/{run_id}.tsv"
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        gpu=TRAIN_GPUS,
+    params:
+        spec=run_spec,
     script:
         "../scripts/train.py"
