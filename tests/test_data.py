@@ -367,6 +367,26 @@ def test_resolve_data_root(monkeypatch: pytest.MonkeyPatch) -> None:
     assert data.resolve_data_root("/x/y") == Path("/x/y")
     monkeypatch.setenv("SECONDORDER_DATA", "/from/env")
     assert data.resolve_data_root("/x/y") == Path("/from/env")
+    assert data.resolve_data_root("/x/y", command_line="/typed") == Path("/typed")
+
+
+def test_cli_root_wins_over_the_environment(
+    data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """`prepare-data --root DIR` with SECONDORDER_DATA set reads DIR, not the env's root."""
+    from secondorder import cli
+
+    monkeypatch.setenv("SECONDORDER_DATA", str(data_root))  # intact data, must not be read
+    monkeypatch.setattr(data.os, "access", lambda path, mode: False)  # no download attempt
+    empty = tmp_path / "typed"
+    empty.mkdir()
+    out = tmp_path / "mnist.pt"
+    argv = ["prepare-data", "--dataset", "mnist", "--root", str(empty), "--out", str(out)]
+    assert cli.main(argv) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("secondorder prepare-data: error: MNIST files not found in")
+    assert str(empty / "MNIST" / "raw") in line
+    assert not out.exists()
 
 
 def test_unknown_dataset(tmp_path: Path) -> None:

@@ -44,7 +44,9 @@ def _parser() -> argparse.ArgumentParser:
         "prepare-data", help="check a raw dataset and write the bundle that training reads"
     )
     prepare.add_argument("--dataset", required=True, help="mnist or cifar10")
-    prepare.add_argument("--root", help="raw data root (default: $SECONDORDER_DATA, else data/raw)")
+    prepare.add_argument(
+        "--root", help="raw data root; wins over $SECONDORDER_DATA (default: that, else data/raw)"
+    )
     prepare.add_argument("--out", required=True, type=Path, help="bundle file to write (.pt)")
     prepare.set_defaults(handler=_prepare)
 
@@ -82,7 +84,7 @@ def _parser() -> argparse.ArgumentParser:
 def _prepare(args: argparse.Namespace) -> int:
     from secondorder.data import prepare, resolve_data_root
 
-    meta = prepare(args.dataset, resolve_data_root(args.root), args.out)
+    meta = prepare(args.dataset, resolve_data_root(None, command_line=args.root), args.out)
     print(json.dumps(meta, indent=2))
     return 0
 

@@ -100,8 +100,13 @@ class InMemoryData:
     meta: dict
 
 
-def resolve_data_root(config_value: str | os.PathLike | None) -> Path:
-    """The raw-data root: env ``SECONDORDER_DATA`` wins, then the config value, else data/raw."""
+def resolve_data_root(
+    config_value: str | os.PathLike | None, *, command_line: str | os.PathLike | None = None
+) -> Path:
+    """The raw-data root: a command-line value, then env ``SECONDORDER_DATA``, then the config
+    value, else data/raw. What the user typed for this command wins over the environment."""
+    if command_line:
+        return Path(command_line).expanduser()
     env = os.environ.get("SECONDORDER_DATA")
     if env:
         return Path(env).expanduser()
