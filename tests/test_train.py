@@ -122,6 +122,14 @@ def test_nan_loss_is_recorded_as_diverged(mnist_bundle, tmp_path, monkeypatch):
     assert summary["status"] == "diverged"
     assert summary["diverged_at"] == {"epoch": 1.0, "iteration": 6}
     assert math.isnan(metrics["train_loss"].iloc[-1]) and len(metrics) == 3
+    # summary.json is strict JSON: the NaN loss is null, and no parser meets NaN or Infinity
+    text = (tmp_path / "summary.json").read_text()
+
+    def reject(constant):
+        raise AssertionError(f"summary.json holds {constant}")
+
+    saved = json.loads(text, parse_constant=reject)
+    assert saved["final"]["train_loss"] is None and saved == summary
 
 
 def _interrupt_after_first_checkpoint(monkeypatch):

@@ -8,6 +8,8 @@ created with the usual permissions (``mkstemp`` would make them 0600).
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 import os
 import secrets
 from collections.abc import Iterator
@@ -37,6 +39,26 @@ def write_text(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` (UTF-8) so that ``path`` is either absent, the old file, or complete."""
     with replacing(path) as tmp, open(tmp, "x", encoding="utf-8") as handle:
         handle.write(text)
+
+
+def json_ready(value: Any) -> Any:
+    """``value`` with every non-finite float (NaN, +-inf) replaced by ``None``, recursively.
+
+    Strict JSON has no NaN or Infinity, and parsers other than Python's reject them; a missing
+    number (no training loss before the first step, a diverged run's loss) is ``null``.
+    """
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: json_ready(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_ready(item) for item in value]
+    return value
+
+
+def write_json(path: str | os.PathLike, value: Any) -> None:
+    """Write ``value`` as strict JSON (non-finite floats as ``null``), atomically."""
+    write_text(path, json.dumps(json_ready(value), indent=2, allow_nan=False) + "\n")
 
 
 def save_torch(obj: Any, path: str | os.PathLike) -> None:

@@ -122,8 +122,9 @@ def _train(args: argparse.Namespace) -> int:
     data = args.data or Path("data/prepared") / f"{spec.dataset}.pt"
     out = args.out or Path("results/runs") / spec.run_id
     summary = train_run(spec, data, out, device=args.device)
-    best = summary["best_test_accuracy"]
-    print(f"{spec.run_id}: {summary['status']}, best test accuracy {best:.4f}")
+    best = summary["best_test_accuracy"]  # null when no evaluation gave a finite accuracy
+    best_text = "n/a" if best is None else f"{best:.4f}"
+    print(f"{spec.run_id}: {summary['status']}, best test accuracy {best_text}")
     return 0
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import logging
 import math
 import platform
@@ -86,7 +85,7 @@ def train_run(
             "status": "failed",
             "error": f"{type(error).__name__}: {error}",
         }
-        atomic.write_text(out_dir / "failed.json", json.dumps(failure, indent=2))
+        atomic.write_json(out_dir / "failed.json", failure)
         raise
 
 
@@ -328,9 +327,8 @@ class _Run:
         }
         atomic.write_text(self.out_dir / "metrics.csv", metrics_csv(self.rows))
         atomic.save_torch(self.model.state_dict(), self.out_dir / "model.pt")
-        atomic.write_text(
-            self.out_dir / "summary.json", json.dumps(summary, indent=2, allow_nan=True)
-        )
+        summary = atomic.json_ready(summary)  # what the caller gets is what the file holds
+        atomic.write_json(self.out_dir / "summary.json", summary)
         (self.out_dir / CHECKPOINT).unlink(missing_ok=True)
         (self.out_dir / "failed.json").unlink(missing_ok=True)
         return summary
