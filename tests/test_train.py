@@ -70,6 +70,7 @@ def test_record_follows_the_contract(mnist_bundle, tmp_path):
     assert metrics["test_accuracy"].between(0, 1).all()
     assert saved["status"] == "finished" and saved["run_id"] == spec.run_id
     assert saved["environment"]["data"]["name"] == "mnist"
+    assert len(saved["environment"]["data"]["bundle_sha256"]) == 64  # the data's identity
     assert saved["spec"] == spec.to_dict()
     assert not (tmp_path / "checkpoint.pt").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.csv", "model.pt", "summary.json"]
