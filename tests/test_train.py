@@ -56,6 +56,10 @@ def read_record(run_dir):
 
 def test_record_follows_the_contract(mnist_bundle, tmp_path):
     spec = make_spec("sgd")
+    killed = subprocess.Popen([sys.executable, "-c", "pass"])
+    killed.wait()
+    debris = tmp_path / f".checkpoint.pt.{killed.pid}.0a1b2c3d.tmp"
+    debris.write_bytes(b"half a checkpoint of a killed attempt")  # collected at the start
     summary = train_run(spec, mnist_bundle, tmp_path, device="cpu", progress=False)
     metrics, saved = read_record(tmp_path)
     assert saved == json.loads(json.dumps(summary))

@@ -76,6 +76,8 @@ def train_run(
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    for debris in atomic.remove_stale_temporaries(out_dir):  # of an earlier, killed attempt
+        log.info("removed %s, left by a writer that was killed", debris)
     try:
         return _Run(spec, Path(data_bundle), out_dir, select_device(device), progress).run()
     except Exception as error:
