@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from secondorder import train as train_module
+from secondorder.errors import ConfigError
 from secondorder.optim import resolve_hparams
 from secondorder.study import RunSpec
 from secondorder.train import METRIC_COLUMNS, train_run
@@ -60,6 +61,7 @@ def test_record_follows_the_contract(mnist_bundle, tmp_path):
     killed.wait()
     debris = tmp_path / f".checkpoint.pt.{killed.pid}.0a1b2c3d.tmp"
     debris.write_bytes(b"half a checkpoint of a killed attempt")  # collected at the start
+    threads_before = torch.get_num_threads()
     summary = train_run(spec, mnist_bundle, tmp_path, device="cpu", progress=False)
     metrics, saved = read_record(tmp_path)
     assert saved == json.loads(json.dumps(summary))
@@ -75,6 +77,8 @@ def test_record_follows_the_contract(mnist_bundle, tmp_path):
     assert saved["status"] == "finished" and saved["run_id"] == spec.run_id
     assert saved["environment"]["data"]["name"] == "mnist"
     assert len(saved["environment"]["data"]["bundle_sha256"]) == 64  # the data's identity
+    assert saved["environment"]["torch_threads"] == train_module.DEFAULT_THREADS == 1
+    assert torch.get_num_threads() == threads_before  # the caller's setting is restored
     assert saved["spec"] == spec.to_dict()
     assert not (tmp_path / "checkpoint.pt").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.csv", "model.pt", "summary.json"]
@@ -253,10 +257,19 @@ def test_cli_trains_a_run_of_a_config(mnist_bundle, tmp_path):
     (run_id,) = listing.stdout.split()
     subprocess.run(
         [sys.executable, "-m", "secondorder", "train", "--config", str(config), "--run-id", run_id,
-         "--data", str(mnist_bundle), "--out", str(tmp_path / "run"), "--device", "cpu"],
+         "--data", str(mnist_bundle), "--out", str(tmp_path / "run"), "--device", "cpu",
+         "--threads", "2"],
         check=True, capture_output=True,
     )  # fmt: skip
-    assert json.loads((tmp_path / "run" / "summary.json").read_text())["run_id"] == run_id
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["run_id"] == run_id and summary["environment"]["torch_threads"] == 2
+
+
+@pytest.mark.parametrize("threads", [0, -1, 1.5, True])
+def test_bad_thread_count_is_refused_before_anything_is_written(mnist_bundle, tmp_path, threads):
+    with pytest.raises(ConfigError, match=r"^threads must be a positive integer, got"):
+        train_run(make_spec(), mnist_bundle, tmp_path / "run", device="cpu", threads=threads)
+    assert not (tmp_path / "run").exists()
 
 
 def test_concurrent_runs_take_different_gpus(tmp_path, monkeypatch):

@@ -195,7 +195,10 @@ def _sgd_epoch(data_bundle: Path, dev: torch.device, quick: bool) -> dict[str, A
         logs_per_epoch=1,
     )
     with tempfile.TemporaryDirectory() as tmp:
-        summary = train_run(spec, data_bundle, tmp, device=str(dev), progress=False)
+        threads = torch.get_num_threads()  # as the other measurements of this benchmark
+        summary = train_run(
+            spec, data_bundle, tmp, device=str(dev), progress=False, threads=threads
+        )
     return {
         "train_examples": spec.train_subset or 60_000,
         "batch_size": spec.batch_size,

@@ -65,6 +65,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--out", type=Path, help="run directory (default results/runs/<run id>)")
     train.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    train.add_argument(
+        "--threads", type=int, help="CPU threads (default 1, as a Snakemake job; recorded)"
+    )
     train.set_defaults(handler=_train)
 
     bench = commands.add_parser("bench", help="time gradients, curvature products and steps")
@@ -102,7 +105,7 @@ def _expand(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from secondorder.study import RunSpec, expand, load_config
-    from secondorder.train import train_run
+    from secondorder.train import DEFAULT_THREADS, train_run
 
     if args.spec is not None:
         try:
@@ -121,7 +124,8 @@ def _train(args: argparse.Namespace) -> int:
         spec = runs[args.run_id]
     data = args.data or Path("data/prepared") / f"{spec.dataset}.pt"
     out = args.out or Path("results/runs") / spec.run_id
-    summary = train_run(spec, data, out, device=args.device)
+    threads = DEFAULT_THREADS if args.threads is None else args.threads
+    summary = train_run(spec, data, out, device=args.device, threads=threads)
     best = summary["best_test_accuracy"]  # null when no evaluation gave a finite accuracy
     best_text = "n/a" if best is None else f"{best:.4f}"
     print(f"{spec.run_id}: {summary['status']}, best test accuracy {best_text}")

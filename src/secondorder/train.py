@@ -39,6 +39,7 @@ from secondorder import atomic
 from secondorder import data as datasets
 from secondorder.cost import CostCounters
 from secondorder.curvature import Objective
+from secondorder.errors import ConfigError
 from secondorder.models import build_model
 from secondorder.optim import DATA_HPARAMS, build_optimizer
 from secondorder.study import RunSpec
@@ -56,6 +57,10 @@ METRIC_COLUMNS = (
     *CostCounters().as_dict(),
 )
 CHECKPOINT = "checkpoint.pt"
+DEFAULT_THREADS = 1
+"""CPU threads of a run unless the caller says otherwise: the same for the CLI, Snakemake jobs
+(``threads: 1``, several jobs side by side) and library calls, so that one run id gives one
+result (float sums in another thread count differ in the last bits)."""
 EVAL_CHUNK = 2000
 _gpu_locks: list[TextIO] = []  # lock files held for the life of the process (select_device)
 
@@ -67,17 +72,27 @@ def train_run(
     *,
     device: str = "auto",
     progress: bool | None = None,
+    threads: int = DEFAULT_THREADS,
 ) -> dict[str, Any]:
     """Train one run and write ``metrics.csv`` and ``summary.json`` into ``out_dir``.
 
     Resumes from ``out_dir/checkpoint.pt`` when one of the same spec exists. A diverged run
     returns normally (status ``diverged``); any other failure writes ``failed.json`` (which is not
     an output, so nothing looks done) and re-raises.
+
+    ``threads`` (torch's intra-op CPU threads, restored afterwards) is recorded in the run's
+    environment as ``torch_threads``. It is not part of the spec and the run id, like the
+    device: it changes how fast a run goes and the last bits of its floats, not the experiment,
+    and a GPU run does not depend on it.
     """
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ConfigError(f"threads must be a positive integer, got {threads!r}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     for debris in atomic.remove_stale_temporaries(out_dir):  # of an earlier, killed attempt
         log.info("removed %s, left by a writer that was killed", debris)
+    threads_before = torch.get_num_threads()
+    torch.set_num_threads(threads)
     try:
         return _Run(spec, Path(data_bundle), out_dir, select_device(device), progress).run()
     except Exception as error:
@@ -89,6 +104,8 @@ def train_run(
         }
         atomic.write_json(out_dir / "failed.json", failure)
         raise
+    finally:
+        torch.set_num_threads(threads_before)
 
 
 class _Run:
@@ -410,6 +427,7 @@ def environment(device: torch.device, seed: int, data_meta: dict[str, Any]) -> d
         else platform.processor() or "cpu",
         "git_commit": git_commit(),
         "seed": seed,
+        "torch_threads": torch.get_num_threads(),
         "data": data_meta,
     }
 

@@ -3,8 +3,6 @@
 import logging
 from pathlib import Path
 
-import torch
-
 from secondorder.study import RunSpec
 from secondorder.train import train_run
 
@@ -15,7 +13,6 @@ logging.basicConfig(
     level=logging.INFO,
     format="%(asctime)s %(levelname)s %(name)s: %(message)s",
 )
-torch.set_num_threads(max(1, smk.threads))
 spec = RunSpec.from_dict(smk.params.spec)
 try:
     summary = train_run(
@@ -24,6 +21,7 @@ try:
         Path(smk.output.summary).parent,
         device=smk.config.get("device", "auto"),
         progress=False,
+        threads=smk.threads,  # the rule's `threads:` (1, as train_run's default)
     )
 except Exception:
     logging.exception("run %s failed", spec.run_id)
