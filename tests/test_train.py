@@ -270,28 +270,3 @@ def test_bad_thread_count_is_refused_before_anything_is_written(mnist_bundle, tm
     with pytest.raises(ConfigError, match=r"^threads must be a positive integer, got"):
         train_run(make_spec(), mnist_bundle, tmp_path / "run", device="cpu", threads=threads)
     assert not (tmp_path / "run").exists()
-
-
-def test_concurrent_runs_take_different_gpus(tmp_path, monkeypatch):
-    """Snakemake assigns no GPU ids: each run locks a GPU that no other process holds."""
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(torch.cuda, "device_count", lambda: 3)
-    monkeypatch.setattr(train_module.tempfile, "gettempdir", lambda: str(tmp_path))
-    monkeypatch.setattr(train_module, "_gpu_locks", [])
-    holder = subprocess.Popen(  # another training process holding GPU 0
-        [sys.executable, "-c", "import fcntl, sys, time\n"
-         f"f = open({str(tmp_path / 'secondorder-gpu-0.lock')!r}, 'w')\n"
-         "fcntl.flock(f, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(60)"],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert holder.stdout.readline().strip() == "locked"
-        assert train_module.select_device("auto") == torch.device("cuda:1")
-        assert train_module.select_device("cuda") == torch.device("cuda:2")
-        assert train_module.select_device("cuda:0") == torch.device("cuda:0")  # explicit wins
-        assert train_module.select_device("cpu") == torch.device("cpu")
-    finally:
-        holder.kill()
-        holder.wait()
-        for handle in train_module._gpu_locks:
-            handle.close()

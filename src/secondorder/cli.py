@@ -1,7 +1,7 @@
 """Command line: ``secondorder <command>`` (also ``python -m secondorder``).
 
-User mistakes (a malformed config, missing data) print one clear line and exit with status 2;
-only unexpected failures show a traceback.
+User mistakes (a malformed config, missing data, an unusable device) print one clear line and
+exit with status 2; only unexpected failures show a traceback.
 """
 
 from __future__ import annotations
@@ -25,10 +25,11 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr
     )
     from secondorder.data import DataError
+    from secondorder.devices import DeviceError
 
     try:
         return args.handler(args)
-    except (ConfigError, DataError) as error:
+    except (ConfigError, DataError, DeviceError) as error:
         print(f"secondorder {args.command}: error: {error}", file=sys.stderr)
         return 2
 

@@ -19,17 +19,15 @@ checkpoints at the end of every epoch and resumes from there when restarted.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import math
 import platform
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -39,6 +37,7 @@ from secondorder import atomic
 from secondorder import data as datasets
 from secondorder.cost import CostCounters
 from secondorder.curvature import Objective
+from secondorder.devices import device_lease
 from secondorder.errors import ConfigError
 from secondorder.models import build_model
 from secondorder.optim import DATA_HPARAMS, build_optimizer
@@ -62,7 +61,6 @@ DEFAULT_THREADS = 1
 (``threads: 1``, several jobs side by side) and library calls, so that one run id gives one
 result (float sums in another thread count differ in the last bits)."""
 EVAL_CHUNK = 2000
-_gpu_locks: list[TextIO] = []  # lock files held for the life of the process (select_device)
 
 
 def train_run(
@@ -87,14 +85,20 @@ def train_run(
     """
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise ConfigError(f"threads must be a positive integer, got {threads!r}")
-    out_dir = Path(out_dir)
+    # an unusable device is refused before anything is written; a GPU is locked for this run
+    with device_lease(device) as leased, _torch_threads(threads):
+        return _recorded_run(spec, Path(data_bundle), Path(out_dir), leased, progress)
+
+
+def _recorded_run(
+    spec: RunSpec, bundle: Path, out_dir: Path, device: torch.device, progress: bool | None
+) -> dict[str, Any]:
+    """Run ``spec`` in ``out_dir``; on failure write ``failed.json`` and re-raise."""
     out_dir.mkdir(parents=True, exist_ok=True)
     for debris in atomic.remove_stale_temporaries(out_dir):  # of an earlier, killed attempt
         log.info("removed %s, left by a writer that was killed", debris)
-    threads_before = torch.get_num_threads()
-    torch.set_num_threads(threads)
     try:
-        return _Run(spec, Path(data_bundle), out_dir, select_device(device), progress).run()
+        return _Run(spec, bundle, out_dir, device, progress).run()
     except Exception as error:
         failure = {
             "run_id": spec.run_id,
@@ -104,8 +108,17 @@ def train_run(
         }
         atomic.write_json(out_dir / "failed.json", failure)
         raise
+
+
+@contextlib.contextmanager
+def _torch_threads(threads: int) -> Iterator[None]:
+    """torch's intra-op CPU threads set to ``threads`` inside the block, restored after it."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
     finally:
-        torch.set_num_threads(threads_before)
+        torch.set_num_threads(before)
 
 
 class _Run:
@@ -378,37 +391,6 @@ def metrics_csv(rows: list[dict[str, float]]) -> str:
     lines = [",".join(METRIC_COLUMNS)]
     lines += [",".join(repr(row[c]) for c in METRIC_COLUMNS) for row in rows]  # exact floats
     return "\n".join(lines) + "\n"
-
-
-def select_device(requested: str = "auto") -> torch.device:
-    """The training device: ``cpu``, ``cuda[:N]``, or ``auto`` (CUDA when present).
-
-    On a machine with several visible GPUs, concurrent runs must not share one, and Snakemake
-    assigns no GPU ids: each process takes an exclusive lock file per GPU and uses the first GPU
-    whose lock it gets (waiting while all are taken). Under SLURM, CUDA_VISIBLE_DEVICES already
-    shows each job only its own GPU.
-    """
-    if requested == "cpu" or (requested == "auto" and not torch.cuda.is_available()):
-        return torch.device("cpu")
-    if not torch.cuda.is_available():
-        raise RuntimeError(f"device '{requested}' requested but CUDA is not available")
-    if requested.startswith("cuda:"):
-        return torch.device(requested)
-    count = torch.cuda.device_count()
-    if count == 1:
-        return torch.device("cuda:0")
-    lock_dir = Path(tempfile.gettempdir())
-    while True:
-        for index in range(count):
-            handle = open(lock_dir / f"secondorder-gpu-{index}.lock", "w")  # noqa: SIM115
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                handle.close()
-                continue
-            _gpu_locks.append(handle)
-            return torch.device(f"cuda:{index}")
-        time.sleep(5)
 
 
 def environment(device: torch.device, seed: int, data_meta: dict[str, Any]) -> dict[str, Any]:
