@@ -13,7 +13,7 @@ endif
 endif
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: study test test-fast lint lock bench dry-run clean-results
+.PHONY: study test test-fast lint lock bench dry-run clean-results clean-runs
 
 # The exact versions of requirements.lock, then the project itself (editable, no resolution).
 $(VENV)/.installed: pyproject.toml requirements.lock
@@ -55,5 +55,15 @@ bench: $(VENV)/.installed  ## timings of gradients, curvature products and steps
 	$(BIN)/snakemake --configfile $(CONFIG) --cores 1 data/prepared/mnist.pt
 	$(BIN)/secondorder bench --out benchmarks/results/bench-$$(hostname).json
 
-clean-results:
+DERIVED := results/aggregated results/figures results/tables results/report.md \
+	results/metrics.json results/logs
+
+clean-results:  ## delete what the runs are turned into; keeps every run (hours of training)
+	rm -rf $(DERIVED)
+
+clean-runs:  ## delete all results, finished runs included, after asking (`yes | make ...`)
+	@printf 'Delete results/ with its %s run folders, finished runs included? [y/N] ' \
+		"$$(ls results/runs 2>/dev/null | wc -l)"; \
+	read answer || answer=; \
+	case "$$answer" in y|Y|yes) ;; *) echo "nothing deleted"; exit 1;; esac; \
 	rm -rf results .snakemake

@@ -30,6 +30,9 @@ CIFAR_LOCAL_MD5 = {
     "test_batch": "c1ae096a46397aba0f54cbb4c1252e6b",
     "batches.meta": "56a2023d12d9afdf5284508eeb834c17",
 }
+# sha256 of the bundles' tensors (data.tensors_sha256) of the shared copies; fixed by the data.
+MNIST_BUNDLE_SHA256 = "8c9ff3c29663d84f5c23e5fb03222c718f6576fb6d3837df27a927b1d2a71f60"
+CIFAR_BUNDLE_SHA256 = "5a30d170231c8487e10085436a793c23f4cef843e09d7756711330576d5e5f8f"
 MNIST_GZ = [
     "train-images-idx3-ubyte.gz",
     "train-labels-idx1-ubyte.gz",
@@ -76,6 +79,7 @@ def test_mnist_bundle_contents(mnist_bundle: Path) -> None:
     assert sorted(meta["files"]) == sorted(MNIST_GZ)
     assert meta["train_mean"] == [pytest.approx(0.1307, abs=1e-4)]
     assert meta["train_std"] == [pytest.approx(0.3081, abs=1e-4)]
+    assert meta["bundle_sha256"] == MNIST_BUNDLE_SHA256
 
 
 def test_mnist_load_normalised(mnist_bundle: Path) -> None:
@@ -222,6 +226,7 @@ def test_cifar10_bundle(cifar10_bundle: Path) -> None:
     # original; the JPEG copy is within a few grey levels)
     assert (raw["x_train"][0, 0, 0, :3].int() - torch.tensor([59, 43, 50])).abs().max() < 20
     d = data.load(cifar10_bundle, "cpu", train_subset=2000, test_subset=1000)
+    assert d.meta["bundle_sha256"] == CIFAR_BUNDLE_SHA256
     assert (d.in_channels, d.image_size, d.num_classes) == (3, 32, 10)
     assert d.x_train.shape == (2000, 3, 32, 32)
     assert d.y_train.bincount().tolist() == [200] * 10
@@ -302,6 +307,32 @@ def test_corrupt_bundles(mnist_bundle: Path, tmp_path: Path) -> None:
         data.load(tmp_path / "missing.pt", "cpu")
 
 
+def test_flipped_byte_in_a_bundle_is_refused(mnist_bundle: Path, tmp_path: Path) -> None:
+    """One inverted pixel byte inside the file: load names the file and says to re-prepare."""
+    blob = bytearray(mnist_bundle.read_bytes())
+    image = torch.load(mnist_bundle, weights_only=True)["x_train"][0].numpy().tobytes()
+    offset = blob.find(image) + 14 * 28 + 14  # a pixel in the middle of the first image
+    assert blob.count(image) == 1 and blob[offset] != 0
+    blob[offset] ^= 0xFF
+    flipped = tmp_path / "mnist.pt"
+    flipped.write_bytes(bytes(blob))
+    before = flipped.read_bytes()
+    pattern = r"corrupt bundle .*mnist\.pt \(its tensors' sha256 .* differs .*\); delete it and"
+    with pytest.raises(data.DataError, match=pattern) as info:
+        data.load(flipped, "cpu")
+    assert "secondorder prepare-data" in str(info.value) and "\n" not in str(info.value)
+    assert flipped.read_bytes() == before  # refused, not repaired or deleted
+
+
+def test_bundle_without_digest_is_refused(mnist_bundle: Path, tmp_path: Path) -> None:
+    """A bundle of an older version (no bundle_sha256) cannot be verified: re-prepare it."""
+    good = torch.load(mnist_bundle, weights_only=True)
+    old_meta = {k: v for k, v in good["meta"].items() if k != "bundle_sha256"}
+    torch.save(dict(good, meta=old_meta), tmp_path / "old.pt")
+    with pytest.raises(data.DataError, match=r"old\.pt has no content digest.*re-run prepare"):
+        data.load(tmp_path / "old.pt", "cpu")
+
+
 # ---------------------------------------------------------------------------------- subsets
 
 
@@ -369,6 +400,26 @@ def test_resolve_data_root(monkeypatch: pytest.MonkeyPatch) -> None:
     assert data.resolve_data_root("/x/y") == Path("/x/y")
     monkeypatch.setenv("SECONDORDER_DATA", "/from/env")
     assert data.resolve_data_root("/x/y") == Path("/from/env")
+    assert data.resolve_data_root("/x/y", command_line="/typed") == Path("/typed")
+
+
+def test_cli_root_wins_over_the_environment(
+    data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """`prepare-data --root DIR` with SECONDORDER_DATA set reads DIR, not the env's root."""
+    from secondorder import cli
+
+    monkeypatch.setenv("SECONDORDER_DATA", str(data_root))  # intact data, must not be read
+    monkeypatch.setattr(data.os, "access", lambda path, mode: False)  # no download attempt
+    empty = tmp_path / "typed"
+    empty.mkdir()
+    out = tmp_path / "mnist.pt"
+    argv = ["prepare-data", "--dataset", "mnist", "--root", str(empty), "--out", str(out)]
+    assert cli.main(argv) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("secondorder prepare-data: error: MNIST files not found in")
+    assert str(empty / "MNIST" / "raw") in line
+    assert not out.exists()
 
 
 def test_unknown_dataset(tmp_path: Path) -> None:

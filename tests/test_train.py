@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from secondorder import train as train_module
+from secondorder.errors import ConfigError
 from secondorder.optim import resolve_hparams
 from secondorder.study import RunSpec
 from secondorder.train import METRIC_COLUMNS, train_run
@@ -56,6 +57,11 @@ def read_record(run_dir):
 
 def test_record_follows_the_contract(mnist_bundle, tmp_path):
     spec = make_spec("sgd")
+    killed = subprocess.Popen([sys.executable, "-c", "pass"])
+    killed.wait()
+    debris = tmp_path / f".checkpoint.pt.{killed.pid}.0a1b2c3d.tmp"
+    debris.write_bytes(b"half a checkpoint of a killed attempt")  # collected at the start
+    threads_before = torch.get_num_threads()
     summary = train_run(spec, mnist_bundle, tmp_path, device="cpu", progress=False)
     metrics, saved = read_record(tmp_path)
     assert saved == json.loads(json.dumps(summary))
@@ -70,6 +76,9 @@ def test_record_follows_the_contract(mnist_bundle, tmp_path):
     assert metrics["test_accuracy"].between(0, 1).all()
     assert saved["status"] == "finished" and saved["run_id"] == spec.run_id
     assert saved["environment"]["data"]["name"] == "mnist"
+    assert len(saved["environment"]["data"]["bundle_sha256"]) == 64  # the data's identity
+    assert saved["environment"]["torch_threads"] == train_module.DEFAULT_THREADS == 1
+    assert torch.get_num_threads() == threads_before  # the caller's setting is restored
     assert saved["spec"] == spec.to_dict()
     assert not (tmp_path / "checkpoint.pt").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.csv", "model.pt", "summary.json"]
@@ -122,6 +131,14 @@ def test_nan_loss_is_recorded_as_diverged(mnist_bundle, tmp_path, monkeypatch):
     assert summary["status"] == "diverged"
     assert summary["diverged_at"] == {"epoch": 1.0, "iteration": 6}
     assert math.isnan(metrics["train_loss"].iloc[-1]) and len(metrics) == 3
+    # summary.json is strict JSON: the NaN loss is null, and no parser meets NaN or Infinity
+    text = (tmp_path / "summary.json").read_text()
+
+    def reject(constant):
+        raise AssertionError(f"summary.json holds {constant}")
+
+    saved = json.loads(text, parse_constant=reject)
+    assert saved["final"]["train_loss"] is None and saved == summary
 
 
 def _interrupt_after_first_checkpoint(monkeypatch):
@@ -240,32 +257,16 @@ def test_cli_trains_a_run_of_a_config(mnist_bundle, tmp_path):
     (run_id,) = listing.stdout.split()
     subprocess.run(
         [sys.executable, "-m", "secondorder", "train", "--config", str(config), "--run-id", run_id,
-         "--data", str(mnist_bundle), "--out", str(tmp_path / "run"), "--device", "cpu"],
+         "--data", str(mnist_bundle), "--out", str(tmp_path / "run"), "--device", "cpu",
+         "--threads", "2"],
         check=True, capture_output=True,
     )  # fmt: skip
-    assert json.loads((tmp_path / "run" / "summary.json").read_text())["run_id"] == run_id
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["run_id"] == run_id and summary["environment"]["torch_threads"] == 2
 
 
-def test_concurrent_runs_take_different_gpus(tmp_path, monkeypatch):
-    """Snakemake assigns no GPU ids: each run locks a GPU that no other process holds."""
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(torch.cuda, "device_count", lambda: 3)
-    monkeypatch.setattr(train_module.tempfile, "gettempdir", lambda: str(tmp_path))
-    monkeypatch.setattr(train_module, "_gpu_locks", [])
-    holder = subprocess.Popen(  # another training process holding GPU 0
-        [sys.executable, "-c", "import fcntl, sys, time\n"
-         f"f = open({str(tmp_path / 'secondorder-gpu-0.lock')!r}, 'w')\n"
-         "fcntl.flock(f, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(60)"],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert holder.stdout.readline().strip() == "locked"
-        assert train_module.select_device("auto") == torch.device("cuda:1")
-        assert train_module.select_device("cuda") == torch.device("cuda:2")
-        assert train_module.select_device("cuda:0") == torch.device("cuda:0")  # explicit wins
-        assert train_module.select_device("cpu") == torch.device("cpu")
-    finally:
-        holder.kill()
-        holder.wait()
-        for handle in train_module._gpu_locks:
-            handle.close()
+@pytest.mark.parametrize("threads", [0, -1, 1.5, True])
+def test_bad_thread_count_is_refused_before_anything_is_written(mnist_bundle, tmp_path, threads):
+    with pytest.raises(ConfigError, match=r"^threads must be a positive integer, got"):
+        train_run(make_spec(), mnist_bundle, tmp_path / "run", device="cpu", threads=threads)
+    assert not (tmp_path / "run").exists()

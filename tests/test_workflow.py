@@ -40,11 +40,13 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return copy_workflow(tmp_path_factory.mktemp("workflow"))
 
 
-def snakemake(workdir: Path, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+def snakemake(
+    workdir: Path, *args: str, timeout: int = 300, data: Path = DATA
+) -> subprocess.CompletedProcess:
     """Run the venv's Snakemake (the one next to this Python) in `workdir`."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "src"), env.get("PYTHONPATH")]))
-    env["SECONDORDER_DATA"] = str(DATA)
+    env["SECONDORDER_DATA"] = str(data)
     return subprocess.run(
         [sys.executable, "-m", "snakemake", *args],
         cwd=workdir,
@@ -159,3 +161,26 @@ def test_full_dag_on_the_test_config(tmp_path):
     again = snakemake(workdir, "-n", "--configfile", "config/test.yaml")
     assert again.returncode == 0, again.stderr
     assert "Nothing to be done" in again.stdout + again.stderr
+
+
+@pytest.mark.skipif(not (DATA / "MNIST").exists(), reason=f"no MNIST under {DATA}")
+def test_data_error_in_a_rule_is_one_line_in_its_log(tmp_path):
+    """A corrupt raw file under Snakemake: one line in the rule's log and on stderr, no bundle."""
+    workdir = copy_workflow(tmp_path / "repo")
+    raw = tmp_path / "data" / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for source in (DATA / "MNIST" / "raw").glob("*.gz"):
+        (raw / source.name).symlink_to(source)
+    damaged = raw / "t10k-labels-idx1-ubyte.gz"
+    blob = damaged.read_bytes()
+    damaged.unlink()
+    damaged.write_bytes(blob[: len(blob) // 2])
+    result = snakemake(workdir, "--cores", "1", "data/prepared/mnist.pt", data=tmp_path / "data")
+    assert result.returncode != 0
+    line = f"prepare_data: error: {damaged} is corrupt or truncated (gzip: "
+    assert line in result.stderr and "Traceback" not in result.stderr
+    log = (workdir / "results/logs/data/mnist.log").read_text().splitlines()
+    assert log[0].endswith(f"preparing mnist from {tmp_path / 'data'}")
+    assert len(log) == 2 and line in log[1]
+    assert not (workdir / "data/prepared/mnist.pt").exists()
+    assert not list((workdir / "data/prepared").glob(".*.tmp"))

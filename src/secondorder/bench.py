@@ -23,9 +23,10 @@ import torch.nn.functional as F
 
 from secondorder import atomic
 from secondorder.curvature import Objective
+from secondorder.devices import device_lease
 from secondorder.models import build_model
 from secondorder.optim import DATA_HPARAMS, build_optimizer, resolve_hparams
-from secondorder.train import environment, select_device
+from secondorder.train import environment
 
 SHAPES = {"lenet": (1, 28), "alexnet": (3, 32), "resnet18": (3, 32)}
 ACTIVATIONS = {"lenet": "tanh", "alexnet": "tanh", "resnet18": "relu"}
@@ -41,8 +42,14 @@ def run_benchmark(
     quick: bool = False,
     models: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:
-    """Measure and write the JSON report to ``out``; return it."""
-    dev = select_device(device)
+    """Measure and write the JSON report to ``out``; return it (holding a GPU lease)."""
+    with device_lease(device) as dev:
+        return _measure(data_bundle, out, dev, quick=quick, models=models)
+
+
+def _measure(
+    data_bundle: Path, out: Path, dev: torch.device, *, quick: bool, models: tuple[str, ...] | None
+) -> dict[str, Any]:
     batches = (16, 64) if quick else (100, 1000)
     repeats = 3 if quick else 20
     models = models or (("lenet",) if quick else tuple(SHAPES))
@@ -195,7 +202,10 @@ def _sgd_epoch(data_bundle: Path, dev: torch.device, quick: bool) -> dict[str, A
         logs_per_epoch=1,
     )
     with tempfile.TemporaryDirectory() as tmp:
-        summary = train_run(spec, data_bundle, tmp, device=str(dev), progress=False)
+        threads = torch.get_num_threads()  # as the other measurements of this benchmark
+        summary = train_run(
+            spec, data_bundle, tmp, device=str(dev), progress=False, threads=threads
+        )
     return {
         "train_examples": spec.train_subset or 60_000,
         "batch_size": spec.batch_size,

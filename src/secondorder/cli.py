@@ -1,7 +1,7 @@
 """Command line: ``secondorder <command>`` (also ``python -m secondorder``).
 
-User mistakes (a malformed config, missing data) print one clear line and exit with status 2;
-only unexpected failures show a traceback.
+User mistakes (a malformed config, missing data, an unusable device) print one clear line and
+exit with status 2; only unexpected failures show a traceback.
 """
 
 from __future__ import annotations
@@ -25,10 +25,11 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr
     )
     from secondorder.data import DataError
+    from secondorder.devices import DeviceError
 
     try:
         return args.handler(args)
-    except (ConfigError, DataError) as error:
+    except (ConfigError, DataError, DeviceError) as error:
         print(f"secondorder {args.command}: error: {error}", file=sys.stderr)
         return 2
 
@@ -44,7 +45,9 @@ def _parser() -> argparse.ArgumentParser:
         "prepare-data", help="check a raw dataset and write the bundle that training reads"
     )
     prepare.add_argument("--dataset", required=True, help="mnist or cifar10")
-    prepare.add_argument("--root", help="raw data root (default: $SECONDORDER_DATA, else data/raw)")
+    prepare.add_argument(
+        "--root", help="raw data root; wins over $SECONDORDER_DATA (default: that, else data/raw)"
+    )
     prepare.add_argument("--out", required=True, type=Path, help="bundle file to write (.pt)")
     prepare.set_defaults(handler=_prepare)
 
@@ -63,6 +66,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--out", type=Path, help="run directory (default results/runs/<run id>)")
     train.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    train.add_argument(
+        "--threads", type=int, help="CPU threads (default 1, as a Snakemake job; recorded)"
+    )
     train.set_defaults(handler=_train)
 
     bench = commands.add_parser("bench", help="time gradients, curvature products and steps")
@@ -82,7 +88,7 @@ def _parser() -> argparse.ArgumentParser:
 def _prepare(args: argparse.Namespace) -> int:
     from secondorder.data import prepare, resolve_data_root
 
-    meta = prepare(args.dataset, resolve_data_root(args.root), args.out)
+    meta = prepare(args.dataset, resolve_data_root(None, command_line=args.root), args.out)
     print(json.dumps(meta, indent=2))
     return 0
 
@@ -100,7 +106,7 @@ def _expand(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from secondorder.study import RunSpec, expand, load_config
-    from secondorder.train import train_run
+    from secondorder.train import DEFAULT_THREADS, train_run
 
     if args.spec is not None:
         try:
@@ -119,9 +125,11 @@ def _train(args: argparse.Namespace) -> int:
         spec = runs[args.run_id]
     data = args.data or Path("data/prepared") / f"{spec.dataset}.pt"
     out = args.out or Path("results/runs") / spec.run_id
-    summary = train_run(spec, data, out, device=args.device)
-    best = summary["best_test_accuracy"]
-    print(f"{spec.run_id}: {summary['status']}, best test accuracy {best:.4f}")
+    threads = DEFAULT_THREADS if args.threads is None else args.threads
+    summary = train_run(spec, data, out, device=args.device, threads=threads)
+    best = summary["best_test_accuracy"]  # null when no evaluation gave a finite accuracy
+    best_text = "n/a" if best is None else f"{best:.4f}"
+    print(f"{spec.run_id}: {summary['status']}, best test accuracy {best_text}")
     return 0
 
 

@@ -9,7 +9,9 @@ Two steps, so that the slow, careful part runs once per machine:
   ``torchvision.datasets``: torchvision wants uncompressed MNIST files and would extract them into
   the root, and it rejects the local lossy CIFAR-10 copy by MD5. Reading directly never writes
   into the root, which may be read-only. torchvision is used only to download missing files.
-* :func:`load` reads a bundle, takes stratified subsets, normalises with the full training set's
+* :func:`load` reads a bundle, checks its content digest (``meta["bundle_sha256"]``, the sha256
+  of its tensors, computed at prepare time: a flipped bit in the file must not train unnoticed),
+  takes stratified subsets, normalises with the full training set's
   per-channel mean/std and returns float32 tensors on the training device (:class:`InMemoryData`),
   so training needs no DataLoader.
 
@@ -38,12 +40,13 @@ from secondorder import atomic
 from secondorder.errors import ConfigError
 
 DATASETS = ("mnist", "cifar10")
-BUNDLE_FORMAT = 1
+BUNDLE_FORMAT = 2  # 2: meta carries bundle_sha256
 DEFAULT_DATA_ROOT = Path("data/raw")
 DOWNLOAD_TIMEOUT_S = 15.0
 """Socket timeout during a download attempt, so that an offline machine fails in seconds."""
 
-_BUNDLE_KEYS = ("x_train", "y_train", "x_test", "y_test", "meta")
+_TENSOR_KEYS = ("x_train", "y_train", "x_test", "y_test")
+_BUNDLE_KEYS = (*_TENSOR_KEYS, "meta")
 
 # MNIST: name -> (published MD5 of the .gz, published MD5 of the uncompressed IDX file).
 # The .gz MD5s are torchvision's (= LeCun's archives); the IDX MD5s are the widely published ones.
@@ -100,8 +103,13 @@ class InMemoryData:
     meta: dict
 
 
-def resolve_data_root(config_value: str | os.PathLike | None) -> Path:
-    """The raw-data root: env ``SECONDORDER_DATA`` wins, then the config value, else data/raw."""
+def resolve_data_root(
+    config_value: str | os.PathLike | None, *, command_line: str | os.PathLike | None = None
+) -> Path:
+    """The raw-data root: a command-line value, then env ``SECONDORDER_DATA``, then the config
+    value, else data/raw. What the user typed for this command wins over the environment."""
+    if command_line:
+        return Path(command_line).expanduser()
     env = os.environ.get("SECONDORDER_DATA")
     if env:
         return Path(env).expanduser()
@@ -151,20 +159,13 @@ def prepare(
         train_std=[float(c.std(dtype=np.float64) / 255) for c in channels],
     )
     meta["original_md5"] = all(meta["original"].values())
-    meta["bundle_sha256"] = _arrays_digest(arrays)
     # np.require copies only read-only (np.frombuffer) or non-contiguous arrays.
     bundle = {k: torch.from_numpy(np.require(a, requirements="CW")) for k, a in arrays.items()}
+    meta["bundle_sha256"] = tensors_sha256(bundle)
     bundle["meta"] = meta
     atomic.save_torch(bundle, out)
     atomic.write_text(digest_path(out), meta["bundle_sha256"] + "\n")
     return meta
-
-
-def _arrays_digest(arrays: dict[str, np.ndarray]) -> str:
-    digest = hashlib.sha256()
-    for key in sorted(arrays):
-        digest.update(key.encode() + np.ascontiguousarray(arrays[key]).tobytes())
-    return digest.hexdigest()
 
 
 def digest_path(bundle: str | os.PathLike) -> Path:
@@ -202,6 +203,20 @@ class _Spec:
             f" environment variable SECONDORDER_DATA (or the config key data_root) to a"
             f" directory that contains {self.subdir}/."
         )
+
+
+def tensors_sha256(tensors: dict[str, torch.Tensor]) -> str:
+    """sha256 of a bundle's tensors: for each of x/y train/test its name, dtype, shape and bytes.
+
+    It identifies the data content independently of the file (torch.save's zip layout) and of
+    where the raw files lay, so two machines with the same data get the same digest.
+    """
+    digest = hashlib.sha256()
+    for key in _TENSOR_KEYS:
+        tensor = tensors[key].contiguous()
+        digest.update(f"{key} {tensor.dtype} {tuple(tensor.shape)}\n".encode())
+        digest.update(tensor.numpy().data)
+    return digest.hexdigest()
 
 
 def _md5(data: bytes) -> str:
@@ -469,8 +484,11 @@ def load(
     )
 
 
+_REPREPARE = "delete it and re-run prepare (the data rule, or `secondorder prepare-data`)"
+
+
 def _bad_bundle(bundle: Path, detail: str) -> DataError:
-    return DataError(f"corrupt bundle {bundle} ({detail}); delete it and re-run prepare")
+    return DataError(f"corrupt bundle {bundle} ({detail}); {_REPREPARE}")
 
 
 def _check_bundle(bundle: Path, obj: Any) -> dict:
@@ -509,6 +527,15 @@ def _check_bundle(bundle: Path, obj: Any) -> dict:
             and all(isinstance(v, float) and v > 0 for v in vals)
         ):
             raise _bad_bundle(bundle, f"meta[{key!r}] is not {channels} positive floats")
+    recorded = meta.get("bundle_sha256")
+    if not isinstance(recorded, str):
+        raise DataError(
+            f"bundle {bundle} has no content digest (written by an older version); {_REPREPARE}"
+        )
+    actual = tensors_sha256(obj)
+    if actual != recorded:
+        detail = f"its tensors' sha256 {actual[:12]}... differs from {recorded[:12]}... of prepare"
+        raise _bad_bundle(bundle, detail)
     return meta
 
 

@@ -19,18 +19,15 @@ checkpoints at the end of every epoch and resumes from there when restarted.
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import json
 import logging
 import math
 import platform
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -40,6 +37,8 @@ from secondorder import atomic, record
 from secondorder import data as datasets
 from secondorder.cost import CostCounters
 from secondorder.curvature import Objective
+from secondorder.devices import device_lease
+from secondorder.errors import ConfigError
 from secondorder.models import build_model
 from secondorder.optim import DATA_HPARAMS, build_optimizer
 from secondorder.study import RunSpec
@@ -57,8 +56,11 @@ METRIC_COLUMNS = (
     *CostCounters().as_dict(),
 )
 CHECKPOINT = "checkpoint.pt"
+DEFAULT_THREADS = 1
+"""CPU threads of a run unless the caller says otherwise: the same for the CLI, Snakemake jobs
+(``threads: 1``, several jobs side by side) and library calls, so that one run id gives one
+result (float sums in another thread count differ in the last bits)."""
 EVAL_CHUNK = 2000
-_gpu_locks: list[TextIO] = []  # lock files held for the life of the process (select_device)
 
 
 def train_run(
@@ -68,6 +70,7 @@ def train_run(
     *,
     device: str = "auto",
     progress: bool | None = None,
+    threads: int = DEFAULT_THREADS,
 ) -> dict[str, Any]:
     """Train one run and write ``metrics.csv`` and ``summary.json`` into ``out_dir``.
 
@@ -76,16 +79,33 @@ def train_run(
     record there is removed first. Resumes from ``out_dir/checkpoint.pt`` when one of the same
     spec exists. A diverged run returns normally (status ``diverged``); any other failure writes
     ``failed.json`` (which is not an output, so nothing looks done) and re-raises.
+
+    ``threads`` (torch's intra-op CPU threads, restored afterwards) is recorded in the run's
+    environment as ``torch_threads``. It is not part of the spec and the run id, like the
+    device: it changes how fast a run goes and the last bits of its floats, not the experiment,
+    and a GPU run does not depend on it.
     """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ConfigError(f"threads must be a positive integer, got {threads!r}")
     summary = record.reusable_summary(out_dir, spec, datasets.bundle_digest(data_bundle))
-    if summary is not None:
+    if summary is not None:  # before any GPU is taken: keeping a record needs none
         log.info("%s: kept its finished record (same spec, data and code)", spec.run_id)
         return summary
+    # an unusable device is refused before anything is written; a GPU is locked for this run
+    with device_lease(device) as leased, _torch_threads(threads):
+        return _recorded_run(spec, Path(data_bundle), Path(out_dir), leased, progress)
+
+
+def _recorded_run(
+    spec: RunSpec, bundle: Path, out_dir: Path, device: torch.device, progress: bool | None
+) -> dict[str, Any]:
+    """Run ``spec`` in ``out_dir``; on failure write ``failed.json`` and re-raise."""
+    out_dir.mkdir(parents=True, exist_ok=True)
     record.remove_stale(out_dir)
+    for debris in atomic.remove_stale_temporaries(out_dir):  # of an earlier, killed attempt
+        log.info("removed %s, left by a writer that was killed", debris)
     try:
-        return _Run(spec, Path(data_bundle), out_dir, select_device(device), progress).run()
+        return _Run(spec, bundle, out_dir, device, progress).run()
     except Exception as error:
         failure = {
             "run_id": spec.run_id,
@@ -93,8 +113,19 @@ def train_run(
             "status": "failed",
             "error": f"{type(error).__name__}: {error}",
         }
-        atomic.write_text(out_dir / "failed.json", json.dumps(failure, indent=2))
+        atomic.write_json(out_dir / "failed.json", failure)
         raise
+
+
+@contextlib.contextmanager
+def _torch_threads(threads: int) -> Iterator[None]:
+    """torch's intra-op CPU threads set to ``threads`` inside the block, restored after it."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 class _Run:
@@ -335,9 +366,8 @@ class _Run:
         }
         atomic.write_text(self.out_dir / "metrics.csv", metrics_csv(self.rows))
         atomic.save_torch(self.model.state_dict(), self.out_dir / "model.pt")
-        atomic.write_text(
-            self.out_dir / "summary.json", json.dumps(summary, indent=2, allow_nan=True)
-        )
+        summary = atomic.json_ready(summary)  # what the caller gets is what the file holds
+        atomic.write_json(self.out_dir / "summary.json", summary)
         (self.out_dir / CHECKPOINT).unlink(missing_ok=True)
         (self.out_dir / "failed.json").unlink(missing_ok=True)
         return summary
@@ -370,37 +400,6 @@ def metrics_csv(rows: list[dict[str, float]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def select_device(requested: str = "auto") -> torch.device:
-    """The training device: ``cpu``, ``cuda[:N]``, or ``auto`` (CUDA when present).
-
-    On a machine with several visible GPUs, concurrent runs must not share one, and Snakemake
-    assigns no GPU ids: each process takes an exclusive lock file per GPU and uses the first GPU
-    whose lock it gets (waiting while all are taken). Under SLURM, CUDA_VISIBLE_DEVICES already
-    shows each job only its own GPU.
-    """
-    if requested == "cpu" or (requested == "auto" and not torch.cuda.is_available()):
-        return torch.device("cpu")
-    if not torch.cuda.is_available():
-        raise RuntimeError(f"device '{requested}' requested but CUDA is not available")
-    if requested.startswith("cuda:"):
-        return torch.device(requested)
-    count = torch.cuda.device_count()
-    if count == 1:
-        return torch.device("cuda:0")
-    lock_dir = Path(tempfile.gettempdir())
-    while True:
-        for index in range(count):
-            handle = open(lock_dir / f"secondorder-gpu-{index}.lock", "w")  # noqa: SIM115
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                handle.close()
-                continue
-            _gpu_locks.append(handle)
-            return torch.device(f"cuda:{index}")
-        time.sleep(5)
-
-
 def environment(device: torch.device, seed: int, data_meta: dict[str, Any]) -> dict[str, Any]:
     """Versions, device, git commit and data provenance for the run record."""
     import torchvision
@@ -418,6 +417,7 @@ def environment(device: torch.device, seed: int, data_meta: dict[str, Any]) -> d
         "git_commit": git_commit(),
         "training_code_sha256": record.training_code_digest(),
         "seed": seed,
+        "torch_threads": torch.get_num_threads(),
         "data": data_meta,
     }
 

@@ -3,29 +3,20 @@
 import logging
 from pathlib import Path
 
-import torch
-
+from secondorder.glue import rule_job
 from secondorder.study import RunSpec
 from secondorder.train import train_run
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
-logging.basicConfig(
-    filename=smk.log[0],
-    filemode="a",  # a resumed run keeps the log of its earlier attempts
-    level=logging.INFO,
-    format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-)
-torch.set_num_threads(max(1, smk.threads))
-spec = RunSpec.from_dict(smk.params.spec)
-try:
+# append: a resumed run keeps the log of its earlier attempts
+with rule_job("train", smk.log[0], append=True):
+    spec = RunSpec.from_dict(smk.params.spec)
     summary = train_run(
         spec,
         smk.input.data,
         Path(smk.output.summary).parent,
         device=smk.config.get("device", "auto"),
         progress=False,
+        threads=smk.threads,  # the rule's `threads:` (1, as train_run's default)
     )
-except Exception:
-    logging.exception("run %s failed", spec.run_id)
-    raise
-logging.info("run %s: %s", spec.run_id, summary["status"])
+    logging.info("run %s: %s", spec.run_id, summary["status"])
