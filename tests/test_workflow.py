@@ -118,7 +118,7 @@ BASE = {
             "optimizers.sgd.method: 'newton' is not allowed; choose one of",
         ),
         ({"run": {"batch_size": -5}}, "run.batch_size: expected an integer from 1 to"),
-        ({"runs": {"epochs": 1}}, "runs: unknown key; allowed keys of config:"),
+        ({"runs": {"epochs": 1}}, "runs: unknown key; allowed keys: data_root"),
         (  # study.load_config: unknown hyperparameter of a method
             {"optimizers": {"sgd": {"method": "sgd", "momentum": 0.9}}},
             "optimizers.sgd.momentum: unknown hyperparameter of method 'sgd'; allowed: lr",

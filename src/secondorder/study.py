@@ -244,7 +244,7 @@ def _check_unique_keys(node: yaml.Node, path: str | Path, where: str) -> None:
 def _check_config(raw: Any) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise ConfigError(f"config: expected a mapping at the top level, got {_kind(raw)}")
-    _check_keys(raw, TOP_LEVEL_KEYS, "config")
+    _check_keys(raw, TOP_LEVEL_KEYS, "")
 
     config: dict[str, Any] = {
         "data_root": raw.get("data_root", "data/raw"),
@@ -254,7 +254,7 @@ def _check_config(raw: Any) -> dict[str, Any]:
     }
     config["model_defaults"] = _check_model_defaults(raw.get("model_defaults"))
     if not isinstance(config["data_root"], str) or not config["data_root"]:
-        raise ConfigError("data_root: expected a non-empty path string")
+        raise ConfigError(f"data_root: expected a non-empty path, got {config['data_root']!r}")
     config["optimizers"] = _check_optimizers(raw.get("optimizers"))
     config["artifacts"] = _check_artifacts(raw.get("artifacts"), config)
     config["tuning"] = _check_tuning(raw.get("tuning", []), config)
@@ -420,8 +420,9 @@ def _mapping(value: Any, where: str) -> dict[str, Any]:
 def _check_keys(values: Mapping[str, Any], allowed: tuple[str, ...], where: str) -> None:
     for key in values:
         if key not in allowed:
+            of = f" of {where}" if where else ""
             raise ConfigError(
-                f"{_at(where, key)}: unknown key; allowed keys of {where}: {', '.join(allowed)}"
+                f"{_at(where, key)}: unknown key; allowed keys{of}: {', '.join(allowed)}"
             )
 
 
