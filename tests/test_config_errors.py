@@ -471,3 +471,25 @@ def test_spec_with_a_path_in_its_name_writes_nothing(tmp_path):
         "spec.json",
         "work",
     ]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b'{"dataset": "mnist",', ":1: not valid JSON: Expecting property name"),
+        (b'{"dataset": "caf\xe9"}', ": cannot read the run spec: not UTF-8 text"),
+        (b"[1, 2]", ": run spec: expected a mapping, got list"),
+        (b'{"dataset": "mnist"}', ": run spec: missing key(s) model, activation"),
+        (None, ": cannot read the run spec: Is a directory"),
+    ],
+)
+def test_unreadable_spec_files_give_one_line(content, message, tmp_path, capsys):
+    path = tmp_path / "spec.json"
+    if content is None:
+        path.mkdir()
+    else:
+        path.write_bytes(content)
+    assert cli.main(["train", "--spec", str(path)]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"secondorder train: error: {path}{message}"), line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["spec.json"]
