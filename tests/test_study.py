@@ -7,9 +7,18 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from secondorder.errors import ConfigError
-from secondorder.study import RunSpec, artifact_runs, expand, load_config
+from secondorder.study import (
+    MAX_SEED,
+    RunSpec,
+    artifact_runs,
+    check_spec,
+    expand,
+    load_config,
+    read_config_file,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -91,6 +100,7 @@ def test_hyperparameters_resolved_with_defaults_and_tuning():
 
 def test_artifact_grid_axes_and_run_overrides():
     raw = copy.deepcopy(BASE)
+    raw["tuning"] = []  # BASE's rule tunes cifar10, which this study does not train
     raw["artifacts"] = {
         "fig8": {
             "kind": "loss_curves",
@@ -178,3 +188,93 @@ def test_model_defaults_apply_between_run_defaults_and_artifact_overrides():
     raw["model_defaults"] = {"vgg": {"activation": "relu"}}
     with pytest.raises(ConfigError, match="model_defaults"):
         load_config(raw)
+
+
+def test_exponent_numbers_are_floats_and_duplicate_keys_are_refused(tmp_path):
+    path = tmp_path / "study.yaml"
+    path.write_text("a: 1e-3\nb: 2E5\nc: .5e1\nd: -1e-2\ne: 100\nf: 1_000\ng: 1e3x\n")
+    assert read_config_file(path) == {
+        "a": 0.001, "b": 200000.0, "c": 5.0, "d": -0.01, "e": 100, "f": 1000, "g": "1e3x"
+    }  # fmt: skip
+    raw = copy.deepcopy(BASE)
+    raw["optimizers"]["sgd"]["lr"] = 0.001
+    path.write_text(yaml.safe_dump(raw).replace("lr: 0.001", "lr: 1e-3"))
+    assert "lr: 1e-3" in path.read_text()
+    assert expand(load_config(path)) == expand(load_config(raw))
+    path.write_text("seeds: [0]\nrun:\n  epochs: 1\n  epochs: 2\n")
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert str(error.value) == (
+        f"{path}:4: run.epochs: duplicate key (first on line 3); each key may appear once in a "
+        "mapping"
+    )
+
+
+def test_seed_bound_and_divergence_factor():
+    assert config(seeds=[MAX_SEED])["seeds"] == [MAX_SEED]
+    with pytest.raises(ConfigError, match=r"^seeds\[0\]: expected an integer from 0 to 4294967295"):
+        config(seeds=[MAX_SEED + 1])
+    for factor in (float("nan"), float("inf"), 1):
+        with pytest.raises(ConfigError, match=r"^run\.divergence_factor: expected a finite number"):
+            config(run={**BASE["run"], "divergence_factor": factor})
+    as_int = expand(config(run={**BASE["run"], "divergence_factor": 1000}))
+    assert as_int == expand(config())  # 1000 is the default 1000.0: the same runs and ids
+
+
+@pytest.mark.parametrize("name", ["quick.yaml", "config.yaml", "test.yaml"])
+def test_expanded_specs_pass_the_spec_check_unchanged(name):
+    for spec in expand(load_config(REPO / "config" / name)).values():
+        assert check_spec(spec.to_dict()) == spec
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"optimizer": "../../x"}, "optimizer: '../../x' is not a valid name"),
+        ({"optimizer": "sgd\n"}, "optimizer: 'sgd\\n' is not a valid name"),
+        ({"dataset": "../mnist"}, "dataset: '../mnist' is not allowed"),
+        ({"variant": "residual"}, "variant (model lenet): 'residual' is not allowed"),
+        ({"method": "newton"}, "method: 'newton' is not allowed"),
+        ({"hparams": {"lrr": 1}}, "hparams.lrr: unknown hyperparameter of method 'sgd'"),
+        ({"hparams": {"lr": "1e-3"}}, "hparams.lr: optimizer 'sgd': lr='1e-3' must be a finite"),
+        ({"seed": 2**70}, "seed: expected an integer from 0 to 4294967295"),
+        ({"seed": 1.0}, "seed: expected an integer"),
+        ({"divergence_factor": float("nan")}, "divergence_factor: expected a finite number"),
+        ({"train_subset": 10}, "train_subset: 10 is smaller than the batch size 50"),
+        ({"colour": "red"}, "run spec.colour: unknown key"),
+        ({"seed": None}, "seed: expected an integer"),
+    ],
+)
+def test_spec_check_names_the_key(change, message):
+    spec = {
+        "dataset": "mnist",
+        "model": "lenet",
+        "activation": "tanh",
+        "variant": "standard",
+        "optimizer": "sgd",
+        "method": "sgd",
+        "hparams": {"lr": 0.1},
+        "batch_size": 50,
+        "epochs": 1,
+        "seed": 0,
+        "train_subset": 200,
+    }
+    assert check_spec(spec).hparams == {"lr": 0.1}
+    with pytest.raises(ConfigError) as error:
+        check_spec({**spec, **change})
+    assert str(error.value).startswith(message)
+    missing = {key: value for key, value in spec.items() if key != "seed"}
+    with pytest.raises(ConfigError, match=r"^run spec: missing key"):
+        check_spec(missing)
+
+
+def test_tuning_set_is_checked_against_every_preset_the_rule_matches():
+    rule = {"match": {"dataset": "mnist"}, "set": {"cg_max_iter": 3}}  # sgd has no cg_max_iter
+    with pytest.raises(ConfigError) as error:
+        config(tuning=[rule])
+    assert str(error.value).startswith(
+        "tuning[0].set.cg_max_iter: unknown hyperparameter of method 'sgd' (preset 'sgd'"
+    )
+    rule["match"]["optimizer"] = "shg"
+    runs = expand(config(tuning=[rule])).values()
+    assert {s.hparams.get("cg_max_iter") for s in runs} == {3, None}  # shg tuned, sgd not

@@ -12,8 +12,12 @@ import logging
 import sys
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from secondorder.errors import ConfigError
+
+if TYPE_CHECKING:
+    from secondorder.study import RunSpec
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -105,14 +109,11 @@ def _expand(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from secondorder.study import RunSpec, expand, load_config
+    from secondorder.study import expand, load_config
     from secondorder.train import DEFAULT_THREADS, train_run
 
     if args.spec is not None:
-        try:
-            spec = RunSpec.from_dict(json.loads(args.spec.read_text()))
-        except (OSError, json.JSONDecodeError) as error:
-            raise ConfigError(f"cannot read run spec {args.spec}: {error}") from None
+        spec = _read_spec(args.spec)
     else:
         if args.config is None:
             raise ConfigError("--run-id needs --config")
@@ -131,6 +132,23 @@ def _train(args: argparse.Namespace) -> int:
     best_text = "n/a" if best is None else f"{best:.4f}"
     print(f"{spec.run_id}: {summary['status']}, best test accuracy {best_text}")
     return 0
+
+
+def _read_spec(path: Path) -> RunSpec:
+    """A run spec (JSON) checked like a config: errors name the file and the key."""
+    from secondorder.study import check_spec
+
+    try:
+        values = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"{path}:{error.lineno}: not valid JSON: {error.msg}") from None
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
+        raise ConfigError(f"{path}: cannot read the run spec: {reason}") from None
+    try:
+        return check_spec(values)
+    except ConfigError as error:
+        raise ConfigError(f"{path}: {error}") from None
 
 
 def _bench(args: argparse.Namespace) -> int:

@@ -12,8 +12,9 @@ import copy
 import hashlib
 import itertools
 import json
+import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,10 @@ import yaml
 from secondorder.errors import ConfigError
 
 DATASETS = ("mnist", "cifar10")
+TRAIN_SIZES = {"mnist": 60_000, "cifar10": 50_000}  # full training sets (subsets must fit)
+TEST_SIZES = {"mnist": 10_000, "cifar10": 10_000}
+MAX_SEED = 2**32 - 1  # what every seeded generator accepts (numpy's is the narrowest)
+MAX_COUNT = 2**31 - 1  # sizes and counts: anything larger is a typo, and would overflow later
 ARTIFACT_KINDS = ("accuracy_table", "loss_curves")
 X_AXES = ("epoch", "time", "work")
 LINE_KEYS = ("optimizer", "batch_size", "activation", "variant")
@@ -64,6 +69,7 @@ ARTIFACT_KEYS = (
     "run",
 )
 TUNING_MATCH_KEYS = ("dataset", "model", "optimizer", "activation", "variant", "batch_size")
+DEFAULT_CONFIG = "config/quick.yaml"  # the Snakefile's study when no --configfile is given
 
 
 @dataclass(frozen=True)
@@ -114,24 +120,131 @@ class RunSpec:
         return f"{setting}__{self.optimizer}__bs{self.batch_size}__s{self.seed}__{digest}"
 
 
-def load_config(source: str | Path | Mapping[str, Any]) -> dict[str, Any]:
-    """Read (safe YAML) and check a study config; return it with defaults filled in.
+def load_config(
+    source: str | Path | Mapping[str, Any], *, source_name: str | None = None
+) -> dict[str, Any]:
+    """Read (strict YAML, see :func:`read_config_file`) and check a study config; return it
+    with defaults filled in.
 
-    Raises :class:`ConfigError` naming the offending key and the allowed values.
+    Raises :class:`ConfigError` with one line: the file (``source_name`` for a mapping), the
+    offending key and what is allowed.
     """
     if isinstance(source, Mapping):
-        raw = copy.deepcopy(dict(source))
+        raw: Any = copy.deepcopy(dict(source))
     else:
-        path = Path(source)
-        try:
-            raw = yaml.safe_load(path.read_text())
-        except FileNotFoundError:
-            raise ConfigError(f"config file not found: {path}") from None
-        except yaml.YAMLError as error:
-            raise ConfigError(f"config file {path} is not valid YAML: {error}") from None
+        source_name = str(source)
+        raw = read_config_file(source)
+    try:
+        return _check_config(raw)
+    except ConfigError as error:
+        if source_name is None:
+            raise
+        raise ConfigError(f"{source_name}: {error}") from None
+
+
+def load_config_files(
+    paths: Sequence[str | Path], overrides: Mapping[str, Any] | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The study of Snakemake's ``--configfile`` files (merged in order, nested mappings key
+    by key, as Snakemake does) and ``--config key=value`` overrides: (raw, checked).
+
+    The files are read again with :func:`read_config_file` because Snakemake's own reader lets
+    a duplicate key win silently and reads ``1e-3`` as a string.
+    """
+    merged: dict[str, Any] = {}
+    for path in paths:
+        content = read_config_file(path)
+        if not isinstance(content, dict):
+            raise ConfigError(f"{path}: expected a mapping at the top level, got {_kind(content)}")
+        _merge(merged, content)
+    _merge(merged, dict(overrides or {}))
+    name = ", ".join(map(str, paths))
+    if overrides:
+        name += f" (with --config {', '.join(map(str, overrides))})"
+    return merged, load_config(merged, source_name=name)
+
+
+def _merge(target: dict[str, Any], update: Mapping[str, Any]) -> None:
+    for key, value in update.items():
+        if isinstance(value, Mapping) and isinstance(target.get(key), dict):
+            _merge(target[key], value)
+        else:
+            target[key] = copy.deepcopy(value)
+
+
+def read_config_file(path: str | Path) -> Any:
+    """Parse a YAML (or JSON) file strictly: a key twice in one mapping, a file that is not
+    UTF-8, a directory or an unreadable file are errors that name the file (and line).
+
+    Numbers in exponent notation without a dot or a signed exponent (``1e-3``, ``2E5``) are
+    floats, as in YAML 1.2; PyYAML's YAML 1.1 rules would read them as strings.
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory; expected a YAML config file") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {error.object[error.start]:#04x} at offset "
+            f"{error.start}); save the file as UTF-8"
+        ) from None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read the config file: {error.strerror}") from None
+    loader = _StrictLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_unique_keys(node, path, "")
+        return loader.construct_document(node)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = " ".join(filter(None, [error.context, error.problem]))
+        raise ConfigError(f"{path}{line}: not valid YAML: {problem}") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {' '.join(str(error).split())}") from None
+    finally:
+        loader.dispose()
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """Safe YAML with YAML 1.2's exponent floats (``1e-3``); see :func:`read_config_file`."""
+
+
+_StrictLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+.0123456789"),
+)
+
+
+def _check_unique_keys(node: yaml.Node, path: str | Path, where: str) -> None:
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[Any, int] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+            here = f"{where}.{key}" if where else str(key)
+            line = key_node.start_mark.line + 1
+            if key is not None and key != "<<":
+                if key in seen:
+                    raise ConfigError(
+                        f"{path}:{line}: {here}: duplicate key (first on line {seen[key]}); "
+                        "each key may appear once in a mapping"
+                    )
+                seen[key] = line
+            _check_unique_keys(value_node, path, here)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _check_unique_keys(item, path, f"{where}[{i}]")
+
+
+def _check_config(raw: Any) -> dict[str, Any]:
     if not isinstance(raw, dict):
-        raise ConfigError("config: expected a mapping at the top level")
-    _check_keys(raw, TOP_LEVEL_KEYS, "config")
+        raise ConfigError(f"config: expected a mapping at the top level, got {_kind(raw)}")
+    _check_keys(raw, TOP_LEVEL_KEYS, "")
 
     config: dict[str, Any] = {
         "data_root": raw.get("data_root", "data/raw"),
@@ -141,10 +254,10 @@ def load_config(source: str | Path | Mapping[str, Any]) -> dict[str, Any]:
     }
     config["model_defaults"] = _check_model_defaults(raw.get("model_defaults"))
     if not isinstance(config["data_root"], str) or not config["data_root"]:
-        raise ConfigError("data_root: expected a non-empty path string")
+        raise ConfigError(f"data_root: expected a non-empty path, got {config['data_root']!r}")
     config["optimizers"] = _check_optimizers(raw.get("optimizers"))
-    config["tuning"] = _check_tuning(raw.get("tuning", []) or [], config["optimizers"])
     config["artifacts"] = _check_artifacts(raw.get("artifacts"), config)
+    config["tuning"] = _check_tuning(raw.get("tuning", []), config)
     return config
 
 
@@ -255,31 +368,94 @@ def _preset_hparams(
     return method, resolve_hparams(method, entry)
 
 
+def check_spec(values: Any) -> RunSpec:
+    """A run spec from outside the config (``secondorder train --spec``), checked like a
+    config: known keys, names and choices, integers in range, hyperparameters that resolve.
+
+    Returns the spec with its hyperparameters resolved (defaults filled in). Errors name the
+    key, so a spec whose names hold a path (``../``) never reaches the file system.
+    """
+    from secondorder.models import ACTIVATIONS, MODELS, model_variants
+    from secondorder.optim import METHODS
+
+    values = _mapping(values, "run spec")
+    names = [f.name for f in fields(RunSpec)]
+    _check_keys(values, tuple(names), "run spec")
+    required = [f.name for f in fields(RunSpec) if f.default is MISSING]
+    missing = [name for name in required if name not in values]
+    if missing:
+        raise ConfigError(
+            f"run spec: missing key(s) {', '.join(missing)}; required: {', '.join(required)}"
+        )
+    dataset = _check_choice(values["dataset"], DATASETS, "dataset")
+    model = _check_choice(values["model"], MODELS, "model")
+    _check_choice(values["activation"], ACTIVATIONS, "activation")
+    _check_choice(values["variant"], model_variants(model), f"variant (model {model})")
+    _check_name(values["optimizer"], "optimizer")
+    method = _check_choice(values["method"], tuple(METHODS), "method")
+    hparams = _mapping(values["hparams"], "hparams")
+    run = _check_run({key: values[key] for key in RUN_DEFAULTS if key in values}, "")
+    _check_int(values["seed"], "seed", minimum=0, maximum=MAX_SEED)
+    _check_sizes(run, dataset, {key: key for key in run}, "the run")
+    resolved = _check_hparams(method, hparams, hparams, "hparams")
+    return RunSpec(**{**values, **run, "hparams": resolved})
+
+
+def _at(where: str, key: Any) -> str:
+    return f"{where}.{key}" if where else str(key)
+
+
+def _kind(value: Any) -> str:
+    return "nothing (an empty file?)" if value is None else type(value).__name__
+
+
 def _mapping(value: Any, where: str) -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        raise ConfigError(f"{where}: expected a mapping, got {type(value).__name__}")
+        raise ConfigError(f"{where}: expected a mapping, got {_kind(value)} {value!r}")
     return dict(value)
 
 
 def _check_keys(values: Mapping[str, Any], allowed: tuple[str, ...], where: str) -> None:
     for key in values:
         if key not in allowed:
-            raise ConfigError(f"{where}: unknown key '{key}'; allowed keys: {', '.join(allowed)}")
+            of = f" of {where}" if where else ""
+            raise ConfigError(
+                f"{_at(where, key)}: unknown key; allowed keys{of}: {', '.join(allowed)}"
+            )
 
 
 def _check_choice(value: Any, allowed: tuple[str, ...], where: str) -> str:
-    if value not in allowed:
-        raise ConfigError(f"{where}: '{value}' is not allowed; choose one of: {', '.join(allowed)}")
+    if isinstance(value, bool | int | float) or value not in allowed:
+        raise ConfigError(f"{where}: {value!r} is not allowed; choose one of: {', '.join(allowed)}")
     return value
 
 
-def _check_int(value: Any, where: str, *, minimum: int = 1, optional: bool = False) -> int | None:
+def _check_name(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not NAME_PATTERN.fullmatch(value):
+        raise ConfigError(
+            f"{where}: {value!r} is not a valid name; names start with a-z or 0-9 and use only "
+            "a-z, 0-9, '.', '_', '-'"
+        )
+    return value
+
+
+def _check_int(
+    value: Any,
+    where: str,
+    *,
+    minimum: int = 1,
+    maximum: int = MAX_COUNT,
+    optional: bool = False,
+) -> int | None:
     if value is None and optional:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{where}: expected an integer >= {minimum}, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+        null = " (or null)" if optional else ""
+        raise ConfigError(
+            f"{where}: expected an integer from {minimum} to {maximum}{null}, got {value!r}"
+        )
     return value
 
 
@@ -288,45 +464,122 @@ def _check_list(value: Any, where: str, *, optional: bool = False) -> list[Any]:
         return []
     if not isinstance(value, list) or not value:
         raise ConfigError(f"{where}: expected a non-empty list, got {value!r}")
-    if len(set(map(str, value))) != len(value):
+    if len(set(map(repr, value))) != len(value):
         raise ConfigError(f"{where}: the list {value!r} repeats a value")
     return value
 
 
 def _check_device(value: Any) -> str:
     if not isinstance(value, str) or not re.fullmatch(r"auto|cpu|cuda(:\d+)?", value):
-        raise ConfigError(f"device: '{value}' is not allowed; choose auto, cpu, cuda or cuda:N")
+        raise ConfigError(f"device: {value!r} is not allowed; choose auto, cpu, cuda or cuda:N")
     return value
 
 
 def _check_seeds(value: Any) -> list[int]:
     seeds = _check_list(value, "seeds")
     for i, seed in enumerate(seeds):
-        _check_int(seed, f"seeds[{i}]", minimum=0)
+        _check_int(seed, f"seeds[{i}]", minimum=0, maximum=MAX_SEED)
     return seeds
 
 
 def _check_run(run: dict[str, Any], where: str) -> dict[str, Any]:
+    """Check (and normalise) run settings in place; ``where`` is the key path of ``run``."""
     from secondorder.models import ACTIVATIONS
 
     _check_keys(run, tuple(RUN_DEFAULTS), where)
     for key in ("batch_size", "epochs", "logs_per_epoch"):
         if key in run:
-            _check_int(run[key], f"{where}.{key}")
+            _check_int(run[key], _at(where, key))
     for key in ("train_subset", "test_subset", "chunk_size"):
         if key in run:
-            _check_int(run[key], f"{where}.{key}", optional=True)
+            _check_int(run[key], _at(where, key), optional=True)
     if "activation" in run:
-        _check_choice(run["activation"], ACTIVATIONS, f"{where}.activation")
+        _check_choice(run["activation"], ACTIVATIONS, _at(where, "activation"))
     if "variant" in run and not isinstance(run["variant"], str):
-        raise ConfigError(f"{where}.variant: expected a string, got {run['variant']!r}")
+        raise ConfigError(f"{_at(where, 'variant')}: expected a string, got {run['variant']!r}")
     if "divergence_factor" in run:
         factor = run["divergence_factor"]
-        if isinstance(factor, bool) or not isinstance(factor, int | float) or factor <= 1:
-            raise ConfigError(f"{where}.divergence_factor: expected a number > 1, got {factor!r}")
+        if not _is_real(factor) or factor <= 1:
+            raise ConfigError(
+                f"{_at(where, 'divergence_factor')}: expected a finite number > 1, got "
+                f"{factor!r}{_quoted_number_hint(factor)}"
+            )
+        run["divergence_factor"] = float(factor)  # 1000 and 1000.0 give the same run id
     if "eval_train_loss" in run and not isinstance(run["eval_train_loss"], bool):
-        raise ConfigError(f"{where}.eval_train_loss: expected true or false")
+        flag = run["eval_train_loss"]
+        raise ConfigError(f"{_at(where, 'eval_train_loss')}: expected true or false, got {flag!r}")
     return run
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _quoted_number_hint(value: Any) -> str:
+    """For '1e-3' written in quotes: say that it is text and how to write the number."""
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return ""
+        if math.isfinite(number):
+            return f" (text, not a number: write {number!r} without quotes)"
+    return ""
+
+
+def _check_sizes(
+    run: Mapping[str, Any], dataset: str, origin: Mapping[str, str], what: str
+) -> None:
+    """Subsets fit the dataset, and a batch fits the (subset) training set; ``origin`` maps a
+    setting to the key path it comes from."""
+    for key, sizes in (("train_subset", TRAIN_SIZES), ("test_subset", TEST_SIZES)):
+        subset = run.get(key)
+        if subset is not None and subset > sizes[dataset]:
+            raise ConfigError(
+                f"{origin[key]}: {subset} is larger than the {dataset} set "
+                f"({sizes[dataset]} samples); allowed: 1 to {sizes[dataset]}, or null for all"
+            )
+    subset = run.get("train_subset")
+    if subset is not None and subset < run["batch_size"]:
+        raise ConfigError(
+            f"{origin['train_subset']}: {subset} is smaller than the batch size "
+            f"{run['batch_size']} (from {origin['batch_size']}) of {what}; allowed: a train "
+            "subset of at least the batch size, or null for the whole training set"
+        )
+    if run["batch_size"] > TRAIN_SIZES[dataset]:
+        raise ConfigError(
+            f"{origin['batch_size']}: batch size {run['batch_size']} of {what} is larger than "
+            f"the {dataset} training set ({TRAIN_SIZES[dataset]} samples); allowed: 1 to "
+            f"{TRAIN_SIZES[dataset]}"
+        )
+
+
+def _check_hparams(
+    method: str, hparams: Mapping[str, Any], blame: Iterable[str], where: str, context: str = ""
+) -> dict[str, Any]:
+    """``hparams`` resolved for ``method``; an error names the key of ``blame`` (those the user
+    wrote at ``where``) that causes it, else ``where`` itself."""
+    from secondorder.optim import method_defaults, resolve_hparams
+
+    defaults = method_defaults(method)
+    blame = list(blame)
+    for key in blame:
+        if key not in defaults:
+            raise ConfigError(
+                f"{_at(where, key)}: unknown hyperparameter of method {method!r}{context}; "
+                f"allowed: {', '.join(defaults)}"
+            )
+    try:
+        return resolve_hparams(method, hparams)
+    except ConfigError as error:
+        message = str(error)
+    for key in blame:
+        try:
+            resolve_hparams(method, {key: hparams[key]})
+        except ConfigError as error:
+            hint = _quoted_number_hint(hparams[key])
+            raise ConfigError(f"{_at(where, key)}: {error}{context}{hint}") from None
+    raise ConfigError(f"{where}: {message}{context}")
 
 
 def _check_model_defaults(value: Any) -> dict[str, dict[str, Any]]:
@@ -334,7 +587,7 @@ def _check_model_defaults(value: Any) -> dict[str, dict[str, Any]]:
 
     defaults = _mapping(value, "model_defaults")
     for model, run in defaults.items():
-        _check_choice(model, MODELS, "model_defaults")
+        _check_choice(model, MODELS, f"model_defaults.{model}")
         defaults[model] = _check_run(
             _mapping(run, f"model_defaults.{model}"), f"model_defaults.{model}"
         )
@@ -342,40 +595,95 @@ def _check_model_defaults(value: Any) -> dict[str, dict[str, Any]]:
 
 
 def _check_optimizers(value: Any) -> dict[str, dict[str, Any]]:
-    from secondorder.optim import METHODS, resolve_hparams
+    from secondorder.optim import METHODS
 
     presets = _mapping(value, "optimizers")
     if not presets:
         raise ConfigError("optimizers: define at least one optimizer preset")
     for name, preset in presets.items():
         where = f"optimizers.{name}"
-        if not isinstance(name, str) or not NAME_PATTERN.match(name):
-            raise ConfigError(f"{where}: preset names use only a-z, 0-9, '.', '_', '-'")
+        _check_name(name, where)
         preset = _mapping(preset, where)
         if "method" not in preset:
             raise ConfigError(f"{where}: missing key 'method'; choose one of: {', '.join(METHODS)}")
+        method = _check_choice(preset["method"], tuple(METHODS), f"{where}.method")
         hparams = {k: v for k, v in preset.items() if k != "method"}
-        try:
-            resolve_hparams(preset["method"], hparams)
-        except ConfigError as error:
-            raise ConfigError(f"{where}: {error}") from None
+        _check_hparams(method, hparams, hparams, where)
         presets[name] = preset
     return presets
 
 
-def _check_tuning(value: Any, presets: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _study_settings(config: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every setting (dataset, model, optimizer preset, activation, variant, batch size) that
+    some artifact trains: what a tuning rule can match."""
+    settings = []
+    for name, entry in config["artifacts"].items():
+        for model in entry["models"]:
+            run = run_settings(config, name, model)
+            for values in itertools.product(
+                entry["datasets"],
+                [model],
+                entry["optimizers"],
+                entry["activations"] or [run["activation"]],
+                entry["variants"] or [run["variant"]],
+                entry["batch_sizes"] or [run["batch_size"]],
+            ):
+                setting = dict(zip(TUNING_MATCH_KEYS, values, strict=True))
+                if setting not in settings:
+                    settings.append(setting)
+    return settings
+
+
+def _check_tuning(value: Any, config: Mapping[str, Any]) -> list[dict[str, Any]]:
+    if value is None:
+        return []
     if not isinstance(value, list):
-        raise ConfigError("tuning: expected a list of {match: ..., set: ...} entries")
+        raise ConfigError(
+            f"tuning: expected a list of {{match: ..., set: ...}} entries, got {value!r}"
+        )
+    settings = _study_settings(config)
     rules = []
     for i, rule in enumerate(value):
         where = f"tuning[{i}]"
         rule = _mapping(rule, where)
         _check_keys(rule, ("match", "set"), where)
-        match = _mapping(rule.get("match"), f"{where}.match")
+        for key in ("match", "set"):
+            if key not in rule:
+                raise ConfigError(
+                    f"{where}: missing key '{key}'; an entry is {{match: ..., set: ...}}"
+                )
+        match = _mapping(rule["match"], f"{where}.match")
         _check_keys(match, TUNING_MATCH_KEYS, f"{where}.match")
-        if "optimizer" in match:
-            _check_choice(match["optimizer"], tuple(presets), f"{where}.match.optimizer")
-        rules.append({"match": match, "set": _mapping(rule.get("set"), f"{where}.set")})
+        for key, wanted in match.items():
+            used = sorted({setting[key] for setting in settings}, key=str)
+            if isinstance(wanted, bool) or wanted not in used:
+                raise ConfigError(
+                    f"{where}.match.{key}: {wanted!r} names no {key.replace('_', ' ')} of the "
+                    "study (the rule would never apply); the study has: "
+                    + ", ".join(map(str, used))
+                )
+        matched = [s for s in settings if all(s[k] == v for k, v in match.items())]
+        if not matched:
+            wanted = ", ".join(f"{k}={v}" for k, v in match.items())
+            raise ConfigError(
+                f"{where}.match: no run of the study has {wanted} (the rule would never apply)"
+            )
+        changes = _mapping(rule["set"], f"{where}.set")
+        if not changes:
+            raise ConfigError(f"{where}.set: expected at least one hyperparameter")
+        for preset in dict.fromkeys(setting["optimizer"] for setting in matched):
+            entry = dict(config["optimizers"][preset])
+            method = entry.pop("method")
+            context = f" (preset {preset!r}, which this rule matches)"
+            _check_hparams(method, {**entry, **changes}, changes, f"{where}.set", context)
+        rules.append({"match": match, "set": changes})
+    checked = {**config, "tuning": rules}
+    for setting in settings:  # rules that apply together must also fit together
+        try:
+            _preset_hparams(checked, setting["optimizer"], setting)
+        except ConfigError as error:
+            where = ", ".join(f"{k}={v}" for k, v in setting.items())
+            raise ConfigError(f"tuning: the rules that match {where} give: {error}") from None
     return rules
 
 
@@ -388,8 +696,7 @@ def _check_artifacts(value: Any, config: dict[str, Any]) -> dict[str, dict[str, 
     checked = {}
     for name, entry in artifacts.items():
         where = f"artifacts.{name}"
-        if not isinstance(name, str) or not NAME_PATTERN.match(name):
-            raise ConfigError(f"{where}: artifact names use only a-z, 0-9, '.', '_', '-'")
+        _check_name(name, where)
         entry = _mapping(entry, where)
         _check_keys(entry, ARTIFACT_KEYS, where)
         if "kind" not in entry:
@@ -397,9 +704,12 @@ def _check_artifacts(value: Any, config: dict[str, Any]) -> dict[str, dict[str, 
                 f"{where}: missing key 'kind'; choose one of: {', '.join(ARTIFACT_KINDS)}"
             )
         kind = _check_choice(entry["kind"], ARTIFACT_KINDS, f"{where}.kind")
+        title = entry.get("title", name)
+        if not isinstance(title, str):
+            raise ConfigError(f"{where}.title: expected a string, got {title!r}")
         out = {
             "kind": kind,
-            "title": str(entry.get("title", name)),
+            "title": title,
             "x": _check_choice(entry.get("x", "epoch"), X_AXES, f"{where}.x"),
             "lines": _check_choice(entry.get("lines", "optimizer"), LINE_KEYS, f"{where}.lines"),
             "run": _check_run(_mapping(entry.get("run"), f"{where}.run"), f"{where}.run"),
@@ -419,14 +729,30 @@ def _check_artifacts(value: Any, config: dict[str, Any]) -> dict[str, dict[str, 
         for item in out["activations"]:
             _check_choice(item, ACTIVATIONS, f"{where}.activations")
         out["variants"] = _check_list(entry.get("variants"), f"{where}.variants", optional=True)
-        for model in out["models"]:
-            run = {**config["run"], **config["model_defaults"].get(model, {}), **out["run"]}
-            for variant in out["variants"] or [run["variant"]]:
-                _check_choice(variant, model_variants(model), f"{where}.variants (model {model})")
         out["batch_sizes"] = _check_list(
             entry.get("batch_sizes"), f"{where}.batch_sizes", optional=True
         )
         for item in out["batch_sizes"]:
             _check_int(item, f"{where}.batch_sizes")
+        for model in out["models"]:
+            defaults = config["model_defaults"].get(model, {})
+            run = {**config["run"], **defaults, **out["run"]}
+            for variant in out["variants"] or [run["variant"]]:
+                _check_choice(variant, model_variants(model), f"{where}.variants (model {model})")
+            origin = {
+                key: f"{where}.run.{key}"
+                if key in out["run"]
+                else f"model_defaults.{model}.{key}"
+                if key in defaults
+                else f"run.{key}"
+                for key in run
+            }
+            if out["batch_sizes"]:
+                origin["batch_size"] = f"{where}.batch_sizes"
+            for dataset, batch_size in itertools.product(
+                out["datasets"], out["batch_sizes"] or [run["batch_size"]]
+            ):
+                what = f"{where} (model {model}, dataset {dataset})"
+                _check_sizes({**run, "batch_size": batch_size}, dataset, origin, what)
         checked[name] = out
     return checked

@@ -15,8 +15,7 @@ from secondorder.errors import ConfigError
 
 def config_error(message):
     """A malformed config is the user's mistake: one line on stderr, exit 1, no traceback."""
-    source = ", ".join(map(str, workflow.overwrite_configfiles)) or "config/quick.yaml"
-    print(f"Invalid study config {source}: {message}", file=sys.stderr)
+    print(message, file=sys.stderr)
     sys.exit(1)
 
 
@@ -31,14 +30,18 @@ def schema_message(error):
     return f"{path.lstrip('.') or 'top level'}: {cause.message}"
 
 
+# Snakemake has already merged the config files into `config`, but with a reader that lets a
+# duplicate key win silently and reads 1e-3 as a string: read them again with ours (the same
+# for every entry point), then apply the `--config key=value` overrides on top.
+CONFIG_FILES = [str(path) for path in workflow.overwrite_configfiles] or [study.DEFAULT_CONFIG]
 try:
-    validate(config, "../schemas/config.schema.yaml", set_default=False)
-except Exception as error:
-    config_error(schema_message(error))
-try:
-    STUDY = study.load_config(config)  # semantic checks (methods, hyperparameters, variants)
+    RAW_CONFIG, STUDY = study.load_config_files(CONFIG_FILES, workflow.config_settings.config)
 except ConfigError as error:
     config_error(str(error))
+try:  # the schema documents the config; study.load_config has checked all of it already
+    validate(RAW_CONFIG, "../schemas/config.schema.yaml", set_default=False)
+except Exception as error:
+    config_error(f"{', '.join(CONFIG_FILES)}: {schema_message(error)}")
 
 
 RUNS = study.expand(STUDY)  # run id -> RunSpec, one training job each

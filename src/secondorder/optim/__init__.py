@@ -49,6 +49,7 @@ METHODS: dict[str, type[torch.optim.Optimizer]] = {
     "adam": Adam,
     "lbfgs": LBFGS,
 }
+_MAX_INT = 2**31 - 1
 DATA_HPARAMS = frozenset({"gradient_fraction", "curvature_batch_size"})
 _DATA_DEFAULTS: dict[str, dict[str, Any]] = {
     "gd": {"gradient_fraction": 0.2},
@@ -143,6 +144,8 @@ def _checked(method: str, key: str, value: Any, default: Any) -> Any:
     elif isinstance(default, int):
         if not (isinstance(value, int) and not isinstance(value, bool)):
             raise ConfigError(f"{where} must be an integer")
+        if abs(value) > _MAX_INT:  # a typo; it would overflow in C code (deque, torch)
+            raise ConfigError(f"{where} must be an integer of at most {_MAX_INT}")
     elif isinstance(default, float):
         if not _is_real(value):
             raise ConfigError(f"{where} must be a finite number")
