@@ -67,6 +67,7 @@ def test_record_follows_the_contract(mnist_bundle, tmp_path):
     assert math.isnan(metrics["train_loss"][0]) and metrics["train_loss"][1:].notna().all()
     assert metrics["train_time_s"].is_monotonic_increasing
     assert metrics["forward_samples"].iloc[-1] == 12 * 50
+    assert metrics["optimizer_steps"].tolist() == metrics["iteration"].tolist()
     assert metrics["test_accuracy"].between(0, 1).all()
     assert saved["status"] == "finished" and saved["run_id"] == spec.run_id
     assert saved["environment"]["data"]["name"] == "mnist"
@@ -86,6 +87,9 @@ def test_every_method_lowers_the_training_loss(mnist_bundle, tmp_path, method):
     counters = summary["counters"]
     if method in ("shg", "sqn"):
         assert counters["curvature_products"] > 0
+    if method == "shg":  # one CG solve per step, each stopped for exactly one reason
+        stops = ("cg_negative_curvature_stops", "cg_max_iter_stops", "cg_converged_stops")
+        assert sum(counters[key] for key in stops) == counters["optimizer_steps"] == 12
     if method in ("shg", "sqn", "lsr1"):
         assert counters["line_search_trials"] > 0
 
