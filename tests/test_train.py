@@ -94,6 +94,17 @@ def test_every_method_lowers_the_training_loss(mnist_bundle, tmp_path, method):
         assert counters["line_search_trials"] > 0
 
 
+@pytest.mark.parametrize(("fraction", "gradient_size"), [("minibatch", 50), (1.0, 300), (0.2, 60)])
+def test_shg_gradient_follows_the_data_plan(mnist_bundle, tmp_path, fraction, gradient_size):
+    """6 steps of batch 50 on 300 samples: the gradient on the mini-batch, on all 300 samples,
+    or on a 60-sample draw; the curvature always on the mini-batch."""
+    spec = make_spec("shg", epochs=1, gradient_fraction=fraction)
+    counters = train_run(spec, mnist_bundle, tmp_path, device="cpu", progress=False)["counters"]
+    assert counters["optimizer_steps"] == 6
+    assert counters["gradient_samples"] == 6 * gradient_size
+    assert counters["curvature_samples"] == 50 * counters["curvature_products"] > 0
+
+
 @pytest.mark.parametrize(
     ("method", "hparams"),
     [("sgd", {"lr": 1e6}), ("shg", {"line_search": False, "lr": 1e6})],
