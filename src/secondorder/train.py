@@ -9,8 +9,9 @@ on a separate ``curvature_batch_size`` sample. One epoch is one pass of the upda
 loop over the training set (iterations x batch size / N), as in the paper, whatever the extra
 work; the cost counters record that work.
 
-The clock runs only while training: at each logging point the device is synchronised, the clock
-stops, the test set (and optionally the whole training set) is evaluated, and the clock restarts.
+The clock runs only while training: at each logging point (``logs_per_epoch`` per epoch, plus one
+every ``eval_every`` iterations when set) the device is synchronised, the clock stops, the test
+set (and optionally the whole training set) is evaluated, and the clock restarts.
 A training loss that is not finite, or that exceeds ``divergence_factor`` times the initial
 loss (a saturating tanh network "explodes" to huge but finite losses), stops the run with status
 ``diverged`` and keeps the record. A run
@@ -174,7 +175,7 @@ class _Run:
             loss_sum += loss.detach().to(loss_sum.dtype)
             losses_since_log += 1
             self.iteration += 1
-            if (i + 1) % self.log_interval == 0 or i + 1 == self.iterations_per_epoch:
+            if self._log_due(i):
                 self._synchronize()
                 self.train_time += time.perf_counter() - started
                 train_loss = (loss_sum / losses_since_log).item()  # the one sync per point
@@ -192,6 +193,17 @@ class _Run:
                 losses_since_log = 0
                 self._synchronize()
                 started = time.perf_counter()
+
+    def _log_due(self, i: int) -> bool:
+        """Whether a logging point follows iteration ``i`` of this epoch: ``logs_per_epoch``
+        points per epoch (the last at its end), plus one every ``eval_every`` iterations of the
+        run (counted over the whole run, so a resumed run logs at the same iterations)."""
+        eval_every = self.spec.eval_every
+        return (
+            (i + 1) % self.log_interval == 0
+            or i + 1 == self.iterations_per_epoch
+            or (eval_every is not None and self.iteration % eval_every == 0)
+        )
 
     def _loss_limit(self) -> float:
         """Training losses above this count as diverged: a multiple of the initial test loss."""
