@@ -3,6 +3,8 @@
 - L2-regularised multinomial logistic regression: strictly convex, with its gradient, dense
   Hessian and optimum in closed form (float64).
 - A tiny tanh network with mini-batches, for trajectory and resume tests.
+- A quadratic 1/2 w^T A w - b^T w with a given (possibly indefinite) A, whose curvature
+  products are exactly A v: CG behaviour inside the optimizers, in exact arithmetic terms.
 """
 
 from __future__ import annotations
@@ -131,3 +133,28 @@ def assert_resumes_exactly(
     for batch in rest:
         resumed.step(resumed_objective, batch)
     assert torch.equal(objective.flat_params(), resumed_objective.flat_params())
+
+
+class Quadratic(nn.Module):
+    """f(w) = 1/2 w^T A w - b^T w, w starting at 0; the output carries f for every sample, so
+    with :func:`output_mean` as the loss the Objective's Hessian is exactly A."""
+
+    def __init__(self, a: torch.Tensor, b: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("a", a)
+        self.register_buffer("b", b)
+        self.w = nn.Parameter(torch.zeros_like(b))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        value = 0.5 * self.w @ self.a @ self.w - self.b @ self.w
+        return value.expand(x.shape[0])
+
+
+def output_mean(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return out.mean()
+
+
+def quadratic_problem(a: torch.Tensor, b: torch.Tensor) -> tuple[Objective, Batch]:
+    """(objective, dummy batch of one sample) of :class:`Quadratic` (float64)."""
+    model = Quadratic(a.double(), b.double())
+    return Objective(model, output_mean), (torch.zeros(1, 1, dtype=torch.float64), torch.zeros(1))

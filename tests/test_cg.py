@@ -52,6 +52,7 @@ def test_martens_rule_stops_early_near_the_optimum() -> None:
     res = conjugate_gradient(lambda v: a @ v, b, max_iter=1000, tol=5e-4, residual_tol=0.0)
     best = phi(a, b, torch.linalg.solve(a, b))
     assert 10 < res.iterations < n  # stopped by relative progress, not by the bound
+    assert res.stop == "converged"
     assert res.model_value <= 0.98 * best  # but close to the minimum of the model (< 0)
     loose = conjugate_gradient(lambda v: a @ v, b, max_iter=1000, tol=1e-2, residual_tol=0.0)
     assert loose.iterations < res.iterations
@@ -61,7 +62,7 @@ def test_max_iter_bound() -> None:
     a = spd(50, 1e3)
     b = torch.randn(50, dtype=DT)
     res = conjugate_gradient(lambda v: a @ v, b, max_iter=5)
-    assert res.iterations == 5 and res.made_progress and not res.negative_curvature
+    assert res.iterations == 5 and res.made_progress and res.stop == "max_iter"
     assert res.model_value == pytest.approx(phi(a, b, res.x), rel=1e-9)
 
 
@@ -100,7 +101,7 @@ def test_stops_at_negative_curvature_with_last_good_iterate() -> None:
         r = r_new
     assert bad is not None and bad > 1  # the test system must reach negative curvature late
     res = conjugate_gradient(lambda v: a @ v, b, max_iter=10)
-    assert res.negative_curvature and res.made_progress
+    assert res.negative_curvature and res.made_progress and res.stop == "negative_curvature"
     assert res.iterations == bad  # work done, including the product that found d^T A d <= 0
     torch.testing.assert_close(res.x, reference_cg_iterates(a, b, bad - 1)[-1])
     assert res.model_value == pytest.approx(phi(a, b, res.x), rel=1e-9)
@@ -120,7 +121,7 @@ def test_negative_curvature_at_once_returns_zero() -> None:
 def test_zero_right_hand_side() -> None:
     a = spd(4, 10.0)
     res = conjugate_gradient(lambda v: a @ v, torch.zeros(4, dtype=DT), max_iter=10)
-    assert res.iterations == 0 and not res.made_progress
+    assert res.iterations == 0 and not res.made_progress and res.stop == "converged"
     assert torch.equal(res.x, torch.zeros(4, dtype=DT))
 
 

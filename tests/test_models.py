@@ -84,7 +84,8 @@ def test_alexnet_parameter_counts(dataset: str) -> None:
 
 
 @pytest.mark.parametrize("dataset", SHAPES)
-def test_resnet18_parameter_count(dataset: str) -> None:
+@pytest.mark.parametrize(("variant", "w"), [("standard", 64), ("narrow", 16)])
+def test_resnet18_parameter_count(dataset: str, variant: str, w: int) -> None:
     channels, _ = SHAPES[dataset]
 
     def bn(c: int) -> int:
@@ -95,14 +96,13 @@ def test_resnet18_parameter_count(dataset: str) -> None:
         projection = conv(c_in, c_out, 1, bias=False) + bn(c_out) if c_in != c_out else 0
         return body + bn(c_out) + projection
 
-    stem = conv(channels, 64, 3, bias=False) + bn(64)
-    stages = sum(
-        block(a, b) + block(b, b) for a, b in ((64, 64), (64, 128), (128, 256), (256, 512))
-    )
-    expected = stem + stages + fc(512, 10)
-    assert n_params(build("resnet18", dataset, activation="relu")) == expected
-    if dataset == "cifar10":
-        assert expected == 11_173_962  # the usual "11.17M" of CIFAR ResNet-18
+    stem = conv(channels, w, 3, bias=False) + bn(w)
+    widths = ((w, w), (w, 2 * w), (2 * w, 4 * w), (4 * w, 8 * w))
+    stages = sum(block(a, b) + block(b, b) for a, b in widths)
+    expected = stem + stages + fc(8 * w, 10)
+    assert n_params(build("resnet18", dataset, activation="relu", variant=variant)) == expected
+    if dataset == "cifar10":  # the usual "11.17M" of CIFAR ResNet-18; narrow: 0.70M
+        assert expected == {"standard": 11_173_962, "narrow": 701_466}[variant]
     n_bn = sum(isinstance(m, nn.BatchNorm2d) for m in build("resnet18", dataset).modules())
     assert n_bn == 1 + 8 * 2 + 3
 
@@ -217,6 +217,6 @@ def test_unknown_names_raise_config_error() -> None:
 
 def test_model_variants() -> None:
     assert models.model_variants("alexnet") == ("standard", "residual")
-    for name in ("lenet", "resnet18"):
-        assert models.model_variants(name) == ("standard",)
-    assert len(CONFIGS) == 4 * len(models.ACTIVATIONS)  # lenet, 2 alexnets, resnet18
+    assert models.model_variants("resnet18") == ("standard", "narrow")
+    assert models.model_variants("lenet") == ("standard",)
+    assert len(CONFIGS) == 5 * len(models.ACTIVATIONS)  # lenet, 2 alexnets, 2 resnet18s

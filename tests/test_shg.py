@@ -12,7 +12,13 @@ from torch import nn
 from secondorder.curvature import Objective
 from secondorder.optim.shg import SHG
 
-from problems import CLASSES, RegularisedLinear, logistic_optimum, regularised_ce
+from problems import (
+    CLASSES,
+    RegularisedLinear,
+    logistic_optimum,
+    quadratic_problem,
+    regularised_ce,
+)
 
 DT = torch.float64
 
@@ -122,6 +128,70 @@ def test_negative_curvature_falls_back_to_steepest_descent() -> None:
     torch.testing.assert_close(step, 2.0 * w0)
     assert obj.loss(batch) < loss0
     assert "direction" not in opt.state  # no warm start from a steepest-descent step
+
+
+def cg_stops(counters) -> tuple[int, int, int]:
+    return (
+        counters.cg_converged_stops,
+        counters.cg_max_iter_stops,
+        counters.cg_negative_curvature_stops,
+    )
+
+
+def test_cg_stop_counters_on_a_convex_quadratic() -> None:
+    """SPD A: CG never meets negative curvature; it converges or runs out of iterations, and
+    every step's solve is counted under exactly one reason."""
+    g = torch.Generator().manual_seed(0)
+    q, _ = torch.linalg.qr(torch.randn(6, 6, generator=g, dtype=DT))
+    a = q @ torch.diag(torch.tensor([1.0, 2.0, 4.0, 8.0, 16.0, 32.0], dtype=DT)) @ q.T
+    b = torch.randn(6, generator=g, dtype=DT)
+    obj, batch = quadratic_problem(a, b)
+    SHG(obj.params, cg_max_iter=2, warm_start_decay=0.0).step(obj, batch)
+    assert cg_stops(obj.counters) == (0, 1, 0) and obj.counters.cg_iterations == 2
+
+    obj, batch = quadratic_problem(a, b)
+    SHG(obj.params, cg_max_iter=20).step(obj, batch)  # 6 distinct eigenvalues: exact in ~6
+    assert cg_stops(obj.counters) == (1, 0, 0) and obj.counters.cg_iterations <= 7
+    torch.testing.assert_close(obj.flat_params(), torch.linalg.solve(a, b))
+
+    obj, batch = quadratic_problem(a, b)
+    opt = SHG(obj.params, cg_max_iter=3)
+    for _ in range(5):
+        opt.step(obj, batch)
+    assert obj.counters.cg_negative_curvature_stops == 0
+    assert sum(cg_stops(obj.counters)) == obj.counters.optimizer_steps == 5
+
+
+def first_negative_curvature_iteration(a: torch.Tensor, b: torch.Tensor) -> int:
+    """The iteration at which textbook CG on A x = b (from 0) meets d^T A d <= 0."""
+    r = b.clone()
+    d = r.clone()
+    for i in range(1, len(b) + 1):
+        if d.dot(a @ d) <= 0:
+            return i
+        alpha = r.dot(r) / d.dot(a @ d)
+        r_new = r - alpha * (a @ d)
+        d = r_new + r_new.dot(r_new) / r.dot(r) * d
+        r = r_new
+    raise AssertionError("CG met no negative curvature")
+
+
+@pytest.mark.parametrize(
+    ("eigenvalues", "fallback"),
+    [([1.0, 2.0, 3.0, -0.5], False), ([-1.0, -1.0, -2.0, -3.0], True)],
+)
+def test_cg_stop_counters_on_an_indefinite_quadratic(eigenvalues, fallback) -> None:
+    """Indefinite A (w = 0, so g = -b): CG stops where exact arithmetic meets d^T A d <= 0; at
+    the first iteration nothing was gained and the step falls back to -g."""
+    a = torch.diag(torch.tensor(eigenvalues, dtype=DT))
+    b = torch.ones(4, dtype=DT)
+    expected = first_negative_curvature_iteration(a, b)
+    assert expected == (1 if fallback else 2)
+    obj, batch = quadratic_problem(a, b)
+    SHG(obj.params, cg_max_iter=10).step(obj, batch)
+    assert cg_stops(obj.counters) == (0, 0, 1) and obj.counters.optimizer_steps == 1
+    assert obj.counters.cg_iterations == expected
+    assert obj.counters.non_descent_directions == int(fallback)
 
 
 def test_batchnorm_running_stats_update_once_per_step() -> None:

@@ -278,3 +278,31 @@ def test_tuning_set_is_checked_against_every_preset_the_rule_matches():
     rule["match"]["optimizer"] = "shg"
     runs = expand(config(tuning=[rule])).values()
     assert {s.hparams.get("cg_max_iter") for s in runs} == {3, None}  # shg tuned, sgd not
+
+
+def test_eval_every_is_a_checked_run_setting_that_keeps_existing_run_ids():
+    spec = RunSpec(
+        dataset="mnist",
+        model="lenet",
+        activation="tanh",
+        variant="standard",
+        optimizer="sgd",
+        method="sgd",
+        hparams={"lr": 0.1},
+        batch_size=100,
+        epochs=2,
+        seed=0,
+    )
+    assert "eval_every" not in spec.to_dict()  # the id of a spec from before eval_every existed
+    assert spec.run_id == "mnist-lenet-tanh__sgd__bs100__s0__1b88e8"  # as before eval_every
+    assert RunSpec.from_dict({**spec.to_dict(), "eval_every": None}) == spec
+    finer = RunSpec.from_dict({**spec.to_dict(), "eval_every": 10})
+    assert finer.to_dict()["eval_every"] == 10 and finer.run_id != spec.run_id
+    assert RunSpec.from_dict(finer.to_dict()) == finer
+
+    runs = expand(config(run={**BASE["run"], "eval_every": 25}))
+    assert {spec.eval_every for spec in runs.values()} == {25}
+    assert load_config(BASE)["run"]["eval_every"] is None
+    for bad in (0, -5, 2.5, "10", True):
+        with pytest.raises(ConfigError, match=r"^run\.eval_every: expected an integer from 1 to"):
+            config(run={"eval_every": bad})

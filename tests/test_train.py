@@ -73,6 +73,7 @@ def test_record_follows_the_contract(mnist_bundle, tmp_path):
     assert math.isnan(metrics["train_loss"][0]) and metrics["train_loss"][1:].notna().all()
     assert metrics["train_time_s"].is_monotonic_increasing
     assert metrics["forward_samples"].iloc[-1] == 12 * 50
+    assert metrics["optimizer_steps"].tolist() == metrics["iteration"].tolist()
     assert metrics["test_accuracy"].between(0, 1).all()
     assert saved["status"] == "finished" and saved["run_id"] == spec.run_id
     assert saved["environment"]["data"]["name"] == "mnist"
@@ -95,8 +96,47 @@ def test_every_method_lowers_the_training_loss(mnist_bundle, tmp_path, method):
     counters = summary["counters"]
     if method in ("shg", "sqn"):
         assert counters["curvature_products"] > 0
+    if method == "shg":  # one CG solve per step, each stopped for exactly one reason
+        stops = ("cg_negative_curvature_stops", "cg_max_iter_stops", "cg_converged_stops")
+        assert sum(counters[key] for key in stops) == counters["optimizer_steps"] == 12
     if method in ("shg", "sqn", "lsr1"):
         assert counters["line_search_trials"] > 0
+
+
+def test_eval_every_adds_points_off_the_clock(mnist_bundle, tmp_path, monkeypatch):
+    """6 iterations per epoch, 2 logs per epoch (after 3 and 6) and eval_every=4: extra rows
+    after iterations 4 and 8, each a full row (running mean loss since the last row, test
+    accuracy, counters); evaluation time is not training time."""
+    spec = RunSpec.from_dict({**make_spec("sgd").to_dict(), "eval_every": 4})
+    assert spec.to_dict()["eval_every"] == 4 and spec.run_id != make_spec("sgd").run_id
+    evaluate = train_module._Run._evaluate
+    clock = [0.0]  # a clock that moves only while evaluating
+
+    def slow_evaluate(self, x, y):
+        clock[0] += 100.0
+        return evaluate(self, x, y)
+
+    monkeypatch.setattr(train_module.time, "perf_counter", lambda: clock[0])
+    monkeypatch.setattr(train_module._Run, "_evaluate", slow_evaluate)
+    train_run(spec, mnist_bundle, tmp_path, device="cpu", progress=False)
+    metrics, _ = read_record(tmp_path)
+    assert metrics["iteration"].tolist() == [0, 3, 4, 6, 8, 9, 12]
+    assert metrics["epoch"].tolist() == [0, 0.5, 4 / 6, 1.0, 8 / 6, 1.5, 2.0]
+    assert metrics["train_loss"][1:].notna().all() and metrics["test_accuracy"].notna().all()
+    assert metrics["optimizer_steps"].tolist() == metrics["iteration"].tolist()
+    assert clock[0] == 7 * 2 * 100.0  # test and full training set at each point
+    assert (metrics["train_time_s"] == 0.0).all()  # none of it on the training clock
+
+
+@pytest.mark.parametrize(("fraction", "gradient_size"), [("minibatch", 50), (1.0, 300), (0.2, 60)])
+def test_shg_gradient_follows_the_data_plan(mnist_bundle, tmp_path, fraction, gradient_size):
+    """6 steps of batch 50 on 300 samples: the gradient on the mini-batch, on all 300 samples,
+    or on a 60-sample draw; the curvature always on the mini-batch."""
+    spec = make_spec("shg", epochs=1, gradient_fraction=fraction)
+    counters = train_run(spec, mnist_bundle, tmp_path, device="cpu", progress=False)["counters"]
+    assert counters["optimizer_steps"] == 6
+    assert counters["gradient_samples"] == 6 * gradient_size
+    assert counters["curvature_samples"] == 50 * counters["curvature_products"] > 0
 
 
 @pytest.mark.parametrize(
@@ -151,9 +191,16 @@ def _interrupt_after_first_checkpoint(monkeypatch):
     monkeypatch.setattr(train_module._Run, "_save_checkpoint", save_then_die)
 
 
-@pytest.mark.parametrize("method", ["sgd", "shg", "sqn", "lsr1", "adam", "lbfgs"])
-def test_interrupted_run_resumes_to_the_same_record(mnist_bundle, tmp_path, monkeypatch, method):
+@pytest.mark.parametrize(
+    ("method", "settings"),
+    [(method, {}) for method in ("sgd", "shg", "sqn", "lsr1", "adam", "lbfgs")]
+    + [("shg", {"eval_every": 3})],  # points at 3 and 6 across the checkpoint after 4
+)
+def test_interrupted_run_resumes_to_the_same_record(
+    mnist_bundle, tmp_path, monkeypatch, method, settings
+):
     spec = make_spec(method, epochs=2, train_subset=200)
+    spec = RunSpec.from_dict({**spec.to_dict(), **settings})
     train_run(spec, mnist_bundle, tmp_path / "straight", device="cpu", progress=False)
 
     with monkeypatch.context() as patch:
@@ -167,6 +214,8 @@ def test_interrupted_run_resumes_to_the_same_record(mnist_bundle, tmp_path, monk
     assert summary["resumed_from_epoch"] == 1
     straight, _ = read_record(tmp_path / "straight")
     resumed, _ = read_record(tmp_path / "resumed")
+    if settings:
+        assert resumed["iteration"].tolist() == [0, 2, 3, 4, 6, 8]
     pd.testing.assert_frame_equal(
         straight.drop(columns="train_time_s"), resumed.drop(columns="train_time_s")
     )

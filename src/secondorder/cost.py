@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, fields
 class CostCounters:
     """Work done so far by one training run (or one optimizer, when used on its own)."""
 
+    optimizer_steps: int = 0  # calls of an optimizer's step (each makes at most one update)
     forward_samples: int = 0  # samples through a forward pass (gradients, products, trials, ...)
     gradient_samples: int = 0  # samples through a backward pass for a gradient
     curvature_products: int = 0  # Hessian- or Gauss-Newton-vector products
@@ -20,6 +21,10 @@ class CostCounters:
     line_search_trials: int = 0  # loss evaluations made by a line search
     line_search_failures: int = 0  # searches that accepted no step
     cg_iterations: int = 0  # conjugate-gradient iterations (SHG)
+    # why each CG solve stopped (SHG; the three sum to the number of solves, one per step):
+    cg_negative_curvature_stops: int = 0  # met d^T B d <= 0: the step before it is kept
+    cg_max_iter_stops: int = 0  # ran out of iterations (cg_max_iter)
+    cg_converged_stops: int = 0  # Martens' relative-progress rule or the residual tolerance
     non_descent_directions: int = 0  # directions with g^T p >= 0 that had to be replaced
     skipped_pairs: int = 0  # curvature pairs rejected by a safeguard (SQN, L-SR1)
 

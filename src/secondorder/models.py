@@ -17,11 +17,17 @@ from secondorder.errors import ConfigError
 
 MODELS = ("lenet", "alexnet", "resnet18")
 ACTIVATIONS = ("tanh", "relu")
-_VARIANTS = {"lenet": ("standard",), "alexnet": ("standard", "residual"), "resnet18": ("standard",)}
+_VARIANTS = {
+    "lenet": ("standard",),
+    "alexnet": ("standard", "residual"),
+    "resnet18": ("standard", "narrow"),
+}
+NARROW_WIDTH = 16  # base width of resnet18's "narrow" variant (standard: 64)
 
 
 def model_variants(name: str) -> tuple[str, ...]:
-    """The architecture variants of model ``name`` ("standard", plus "residual" for alexnet)."""
+    """The architecture variants of model ``name``: "standard", plus "residual" for alexnet and
+    "narrow" for resnet18."""
     _check_choice("model", name, MODELS)
     return _VARIANTS[name]
 
@@ -175,22 +181,26 @@ class ResNet18(nn.Module):
     3x3 stem conv (64) + BN + act, no max-pool; four stages of two basic blocks with 64, 128,
     256, 512 channels (stride 2 at stages 2-4, projection shortcuts there); global average
     pooling; fc. 11,173,962 parameters on CIFAR-10.
+
+    ``width`` is the base width (64). The "narrow" variant (width 16: 16, 32, 64, 128 channels,
+    701,466 parameters on CIFAR-10) is a shrink for CPU-scale studies, not the paper's network:
+    full width costs seconds per SGD step and minutes per SHG step on a laptop CPU.
     """
 
-    def __init__(self, in_channels: int, num_classes: int, activation: str):
+    def __init__(self, in_channels: int, num_classes: int, activation: str, width: int = 64):
         super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, 64, 3, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(64)
+        self.conv1 = nn.Conv2d(in_channels, width, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
         self.act = _activation(activation)
         blocks: list[nn.Module] = []
-        in_planes = 64
-        for planes, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
+        in_planes = width
+        for planes, stride in ((width, 1), (2 * width, 2), (4 * width, 2), (8 * width, 2)):
             for s in (stride, 1):
                 blocks.append(BasicBlock(in_planes, planes, s, activation))
                 in_planes = planes
         self.layers = nn.Sequential(*blocks)
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(512, num_classes)
+        self.fc = nn.Linear(8 * width, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.layers(self.act(self.bn1(self.conv1(x))))
@@ -224,4 +234,5 @@ def build_model(
         return LeNet5(in_channels, image_size, num_classes, activation)
     if name == "alexnet":
         return AlexNet(in_channels, image_size, num_classes, activation, variant)
-    return ResNet18(in_channels, num_classes, activation)
+    width = NARROW_WIDTH if variant == "narrow" else 64
+    return ResNet18(in_channels, num_classes, activation, width)

@@ -54,6 +54,7 @@ RUN_DEFAULTS: dict[str, Any] = {
     "eval_train_loss": False,
     "chunk_size": 4096,
     "divergence_factor": 1000.0,
+    "eval_every": None,
 }
 ARTIFACT_KEYS = (
     "kind",
@@ -70,6 +71,7 @@ ARTIFACT_KEYS = (
 )
 TUNING_MATCH_KEYS = ("dataset", "model", "optimizer", "activation", "variant", "batch_size")
 DEFAULT_CONFIG = "config/quick.yaml"  # the Snakefile's study when no --configfile is given
+_LATER_FIELDS: dict[str, Any] = {"eval_every": None}  # RunSpec fields -> default, see to_dict
 
 
 @dataclass(frozen=True)
@@ -92,9 +94,16 @@ class RunSpec:
     eval_train_loss: bool = False
     chunk_size: int | None = 4096
     divergence_factor: float = 1000.0  # loss above this multiple of the initial loss = diverged
+    eval_every: int | None = None  # extra logging point every this many iterations
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """All fields, except fields added later while they hold their default: a spec then
+        keeps its dict (and so its run id and the match with its saved records)."""
+        values = asdict(self)
+        for name, default in _LATER_FIELDS.items():
+            if values[name] == default:
+                del values[name]
+        return values
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> RunSpec:
@@ -348,6 +357,7 @@ def _model_specs(
                 eval_train_loss=run["eval_train_loss"],
                 chunk_size=run["chunk_size"],
                 divergence_factor=run["divergence_factor"],
+                eval_every=run["eval_every"],
             )
         )
     return specs
@@ -490,7 +500,7 @@ def _check_run(run: dict[str, Any], where: str) -> dict[str, Any]:
     for key in ("batch_size", "epochs", "logs_per_epoch"):
         if key in run:
             _check_int(run[key], _at(where, key))
-    for key in ("train_subset", "test_subset", "chunk_size"):
+    for key in ("train_subset", "test_subset", "chunk_size", "eval_every"):
         if key in run:
             _check_int(run[key], _at(where, key), optional=True)
     if "activation" in run:

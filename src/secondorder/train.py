@@ -2,14 +2,16 @@
 
 A run holds its dataset on the training device, draws mini-batches by on-device permutation,
 and calls ``optimizer.step(objective, batch, curvature_batch)`` once per iteration. The data
-that each quantity uses follows the optimizer's data plan: GD and SHG compute their gradient on a
-fresh random ``gradient_fraction`` of the training set, SHG its curvature on the mini-batch, SQN
-its curvature on a separate ``curvature_batch_size`` sample. One epoch is one pass of the update
+that each quantity uses follows the optimizer's data plan (:mod:`secondorder.dataplan`): GD and
+SHG compute their gradient on a fresh random ``gradient_fraction`` of the training set (or on
+all of it, or on the mini-batch itself), SHG its curvature on the mini-batch, SQN its curvature
+on a separate ``curvature_batch_size`` sample. One epoch is one pass of the update
 loop over the training set (iterations x batch size / N), as in the paper, whatever the extra
 work; the cost counters record that work.
 
-The clock runs only while training: at each logging point the device is synchronised, the clock
-stops, the test set (and optionally the whole training set) is evaluated, and the clock restarts.
+The clock runs only while training: at each logging point (``logs_per_epoch`` per epoch, plus one
+every ``eval_every`` iterations when set) the device is synchronised, the clock stops, the test
+set (and optionally the whole training set) is evaluated, and the clock restarts.
 A training loss that is not finite, or that exceeds ``divergence_factor`` times the initial
 loss (a saturating tanh network "explodes" to huge but finite losses), stops the run with status
 ``diverged`` and keeps the record. A run
@@ -37,6 +39,7 @@ from secondorder import atomic, record
 from secondorder import data as datasets
 from secondorder.cost import CostCounters
 from secondorder.curvature import Objective
+from secondorder.dataplan import DataPlan
 from secondorder.devices import device_lease
 from secondorder.errors import ConfigError
 from secondorder.models import build_model
@@ -170,11 +173,7 @@ class _Run:
             )
         self.iterations_per_epoch = self.n_train // spec.batch_size
         self.log_interval = max(1, math.ceil(self.iterations_per_epoch / spec.logs_per_epoch))
-        fraction = spec.hparams.get("gradient_fraction")
-        self.gradient_size = None if fraction is None else max(1, round(fraction * self.n_train))
-        self.curvature_size = spec.hparams.get("curvature_batch_size")
-        if self.curvature_size is not None:
-            self.curvature_size = min(self.curvature_size, self.n_train)
+        self.data_plan = DataPlan.from_hparams(spec.hparams, self.n_train)
 
         self.epoch = 0  # completed epochs
         self.iteration = 0
@@ -201,7 +200,6 @@ class _Run:
         return self._finish()
 
     def _train_epoch(self, bar: Any) -> None:
-        x, y = self.data.x_train, self.data.y_train
         permutation = datasets.epoch_permutation(self.n_train, self.generator, self.device)
         loss_sum = torch.zeros((), device=self.device)
         losses_since_log = 0
@@ -210,13 +208,12 @@ class _Run:
         started = time.perf_counter()
         for i in range(self.iterations_per_epoch):
             index = permutation[i * self.spec.batch_size : (i + 1) * self.spec.batch_size]
-            minibatch = (x[index], y[index])
-            batch, curvature_batch = self._batches(minibatch)
+            batch, curvature_batch = self._batches(index)
             loss = self.optimizer.step(self.objective, batch, curvature_batch)
             loss_sum += loss.detach().to(loss_sum.dtype)
             losses_since_log += 1
             self.iteration += 1
-            if (i + 1) % self.log_interval == 0 or i + 1 == self.iterations_per_epoch:
+            if self._log_due(i):
                 self._synchronize()
                 self.train_time += time.perf_counter() - started
                 train_loss = (loss_sum / losses_since_log).item()  # the one sync per point
@@ -235,27 +232,31 @@ class _Run:
                 self._synchronize()
                 started = time.perf_counter()
 
+    def _log_due(self, i: int) -> bool:
+        """Whether a logging point follows iteration ``i`` of this epoch: ``logs_per_epoch``
+        points per epoch (the last at its end), plus one every ``eval_every`` iterations of the
+        run (counted over the whole run, so a resumed run logs at the same iterations)."""
+        eval_every = self.spec.eval_every
+        return (
+            (i + 1) % self.log_interval == 0
+            or i + 1 == self.iterations_per_epoch
+            or (eval_every is not None and self.iteration % eval_every == 0)
+        )
+
     def _loss_limit(self) -> float:
         """Training losses above this count as diverged: a multiple of the initial test loss."""
         return self.spec.divergence_factor * self.rows[0]["test_loss"]
 
-    def _batches(self, minibatch: tuple[torch.Tensor, torch.Tensor]) -> tuple[Any, Any]:
-        """(gradient/line-search batch, curvature batch) for this iteration's data plan."""
+    def _batches(self, minibatch: torch.Tensor) -> tuple[Any, Any]:
+        """(gradient/line-search batch, curvature batch) of the mini-batch with indices
+        ``minibatch``, following the optimizer's data plan (:mod:`secondorder.dataplan`)."""
         x, y = self.data.x_train, self.data.y_train
-        batch, curvature_batch = minibatch, None
-        if self.gradient_size is not None:  # GD, SHG: gradient on a fraction of the data
-            index = datasets.sample_indices(
-                self.n_train, self.gradient_size, self.generator, self.device
-            )
-            batch, curvature_batch = (x[index], y[index]), minibatch
-        if self.curvature_size is not None:  # SQN: a separate, larger curvature sample
-            needs = getattr(self.optimizer, "needs_curvature_batch", lambda: True)
-            if needs():
-                index = datasets.sample_indices(
-                    self.n_train, self.curvature_size, self.generator, self.device
-                )
-                curvature_batch = (x[index], y[index])
-        return batch, curvature_batch
+        needs = getattr(self.optimizer, "needs_curvature_batch", lambda: True)
+        gradient, curvature = self.data_plan.step_indices(
+            minibatch, self.generator, curvature_needed=needs()
+        )
+        batch = (x[gradient], y[gradient])
+        return batch, batch if curvature is gradient else (x[curvature], y[curvature])
 
     # -- logging and evaluation (off the clock) ------------------------------------------------
 

@@ -5,7 +5,8 @@ Its hyperparameters are the keyword arguments of its constructor plus "data" hyp
 that the runner reads to choose the data of each step (:data:`DATA_HPARAMS`):
 
 - ``gradient_fraction`` (GD, SHG): the gradient (and line search) batch is a random sample of
-  this fraction of the training set instead of the mini-batch (the paper: 20 %).
+  this fraction of the training set instead of the mini-batch (the paper: 20 %); 1.0 is the
+  whole training set, ``"minibatch"`` the mini-batch itself (the batch of the curvature).
 - ``curvature_batch_size`` (SQN): size of the separate curvature sample b_H. Byrd et al. use b_H
   10-20 times the gradient batch; the default 1000 is 10 x the paper's batch size of 100.
 """
@@ -31,6 +32,7 @@ __all__ = [
     "LBFGS",
     "LSR1",
     "METHODS",
+    "MINIBATCH",
     "SGD",
     "SHG",
     "SQN",
@@ -51,6 +53,7 @@ METHODS: dict[str, type[torch.optim.Optimizer]] = {
 }
 _MAX_INT = 2**31 - 1
 DATA_HPARAMS = frozenset({"gradient_fraction", "curvature_batch_size"})
+MINIBATCH = "minibatch"  # gradient_fraction: the gradient on the mini-batch itself
 _DATA_DEFAULTS: dict[str, dict[str, Any]] = {
     "gd": {"gradient_fraction": 0.2},
     "shg": {"gradient_fraction": 0.2},
@@ -93,7 +96,7 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "memory": (_positive, "a positive integer"),
     "update_interval": (_positive, "a positive integer"),
     "curvature_batch_size": (_positive, "a positive integer"),
-    "gradient_fraction": (_fraction, "a number in (0, 1]"),
+    "gradient_fraction": (_fraction, f"a number in (0, 1] or {MINIBATCH!r}"),
     "curvature": (lambda v: v in CURVATURES, f"one of {', '.join(CURVATURES)}"),
     "min_curvature": (_non_negative, "a non-negative number"),
     "skip_threshold": (_non_negative, "a non-negative number"),
@@ -110,6 +113,7 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "max_iter": (_positive, "a positive integer"),
     "line_search_fn": (lambda v: v in (None, "strong_wolfe"), "null or strong_wolfe"),
 }
+_WORDS: dict[str, tuple[str, ...]] = {"gradient_fraction": (MINIBATCH,)}  # besides numbers
 
 
 def _check_method(method: str) -> type[torch.optim.Optimizer]:
@@ -138,6 +142,11 @@ def _checked(method: str, key: str, value: Any, default: Any) -> Any:
     """``value`` checked against the default's type and the key's range (ints given for a float
     default become floats, so equal settings give equal run ids)."""
     where = f"optimizer {method!r}: {key}={value!r}"
+    if key in _WORDS:
+        if isinstance(value, str) and value in _WORDS[key]:
+            return value
+        if not _is_real(value):
+            raise ConfigError(f"{where} must be {_CHECKS[key][1]}")
     if isinstance(default, bool):
         if not isinstance(value, bool):
             raise ConfigError(f"{where} must be true or false")

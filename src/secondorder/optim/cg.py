@@ -12,11 +12,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import Tensor
 
 MARTENS_EPS = 5e-4  # Martens (2010), Sec. 4.4: epsilon of the relative-progress rule
+CGStop = Literal["negative_curvature", "max_iter", "converged"]
 
 
 @dataclass
@@ -27,14 +29,24 @@ class CGResult:
     is phi(x) there. ``made_progress`` is False when phi(x) >= 0 (e.g. non-positive curvature
     was met before any step, so ``x`` is zero): the solution is then no better than x = 0 and the
     caller should use another direction (SHG: steepest descent).
+
+    ``stop`` says why CG stopped, exactly one reason per solve: ``"negative_curvature"`` (a
+    direction d with d^T A d <= 0, or a non-finite product), ``"max_iter"`` (the iteration bound)
+    or ``"converged"`` (Martens' relative-progress rule, the residual tolerance, b = 0, or a warm
+    start that already solves the system).
     """
 
     x: Tensor
     iterations: int  # products A d inside the loop (the work; includes a rejected final one)
-    negative_curvature: bool  # stopped at a direction d with d^T A d <= 0 (or not finite)
+    stop: CGStop
     model_value: float  # phi(x) = 1/2 x^T A x - b^T x
     made_progress: bool  # phi(x) < 0
     products: int  # all products with A, including the one for a warm start
+
+    @property
+    def negative_curvature(self) -> bool:
+        """Stopped at a direction d with d^T A d <= 0 (or not finite)."""
+        return self.stop == "negative_curvature"
 
 
 def conjugate_gradient(
@@ -77,14 +89,14 @@ def conjugate_gradient(
         bb = b.dot(b).item()
         rr_h = bb
     if bb == 0.0:  # b = 0: x = 0 solves the system (and is no descent direction)
-        return CGResult(zero, 0, False, 0.0, False, products)
+        return CGResult(zero, 0, "converged", 0.0, False, products)
     stop_rr = (residual_tol**2) * bb
     if rr_h <= stop_rr:  # the warm start already solves the system
-        return CGResult(x, 0, False, phi, phi < 0.0, products)
+        return CGResult(x, 0, "converged", phi, phi < 0.0, products)
     rr = r.dot(r)
     d = r.clone()
     phis = [phi]  # phis[i] = phi(x_i)
-    negative_curvature = False
+    stop: CGStop = "max_iter"
     iterations = 0
     for i in range(1, max_iter + 1):
         ad = matvec(d)
@@ -98,15 +110,14 @@ def conjugate_gradient(
         phi_new = -0.5 * x_new.dot(b + r_new)
         dad_h, phi_h, rr_h = torch.stack([dad, phi_new, rr_new]).tolist()
         if not (dad_h > 0.0 and math.isfinite(dad_h) and math.isfinite(phi_h)):
-            negative_curvature = True
+            stop = "negative_curvature"
             break
         x, r, phi = x_new, r_new, phi_h
         phis.append(phi)
-        if rr_h <= stop_rr:
-            break
         k = max(10, int(0.1 * i))
-        if i > k and phi < 0.0 and (phi - phis[i - k]) / phi < k * tol:
+        if rr_h <= stop_rr or (i > k and phi < 0.0 and (phi - phis[i - k]) / phi < k * tol):
+            stop = "converged"
             break
         d = r + (rr_new / rr) * d
         rr = rr_new
-    return CGResult(x, iterations, negative_curvature, phi, phi < 0.0, products)
+    return CGResult(x, iterations, stop, phi, phi < 0.0, products)

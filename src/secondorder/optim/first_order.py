@@ -43,6 +43,7 @@ class SGD(FlatOptimizer):
         """One gradient step on ``batch``; returns the loss before it (``curvature_batch``
         is not used)."""
         self._check_objective(objective)
+        objective.counters.optimizer_steps += 1
         loss, g = objective.loss_and_grad(batch)
         params = self._params
         lr = self.hparams["lr"]
@@ -74,6 +75,7 @@ class Adam(torch.optim.Adam):
     ) -> Tensor:
         """One Adam update from the gradient on ``batch``; returns the loss before it."""
         params = self.param_groups[0]["params"]
+        objective.counters.optimizer_steps += 1
         loss, g = objective.loss_and_grad(batch)
         _set_grads(params, g)
         super().step()
@@ -120,6 +122,7 @@ class LBFGS(torch.optim.LBFGS):
         """One L-BFGS step (``max_iter`` inner iterations) on ``batch``; returns the loss at the
         start point."""
         params = self.param_groups[0]["params"]
+        objective.counters.optimizer_steps += 1
         calls = 0
 
         def closure() -> Tensor:

@@ -192,6 +192,7 @@ class LSR1(FlatOptimizer):
         ``curvature_batch`` is not used: the pairs come from gradients on ``batch``.
         """
         self._check_objective(objective)
+        objective.counters.optimizer_steps += 1
         w = objective.flat_params()
         loss0, g = objective.loss_and_grad(batch)
         S, Y, gamma = self._memory(g)

@@ -96,6 +96,7 @@ class SHG(FlatOptimizer):
     ) -> Tensor:
         """One Newton-CG update; returns the loss at the start point on ``batch``."""
         self._check_objective(objective)
+        objective.counters.optimizer_steps += 1
         hp = self.hparams
         state = self.state
         counters = objective.counters
@@ -115,6 +116,8 @@ class SHG(FlatOptimizer):
             x0 = hp["warm_start_decay"] * previous.to(device=g.device, dtype=g.dtype)
         cg = conjugate_gradient(matvec, -g, x0, max_iter=hp["cg_max_iter"], tol=hp["cg_tol"])
         counters.cg_iterations += cg.iterations
+        stop_counter = f"cg_{cg.stop}_stops"
+        setattr(counters, stop_counter, getattr(counters, stop_counter) + 1)
 
         # no usable Newton direction (CG made no progress or p ascends): steepest descent
         direction, slope, newton = self._descent_or_steepest(

@@ -112,6 +112,7 @@ class SQN(FlatOptimizer):
     ) -> Tensor:
         """One SQN iteration; returns the loss at the start point on ``batch``."""
         self._check_objective(objective)
+        objective.counters.optimizer_steps += 1
         hp = self.hparams
         state = self.state
         iteration = int(state.get("iteration", 0)) + 1
