@@ -35,6 +35,8 @@ localrules:
     aggregate,
     figure,
     table,
+    time_to_target,
+    cg_diagnostics,
     report,
 
 

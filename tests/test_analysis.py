@@ -463,5 +463,10 @@ def test_report_lists_artifacts_scale_and_claims(study, tmp_path):
     assert by_where[("fig2", "MNIST / LeNet", "second-order")].verdict == "holds"
     assert by_where[("fig2", "MNIST / LeNet", "lowest final")].value == "SHG"
     numbers = json.loads(metrics.read_text())
-    assert numbers["table1"]["mnist-lenet-tanh"] == pytest.approx(98.0)
+    assert numbers["table1"]["mnist-lenet-tanh-standard-sgd-bs100"] == {
+        "best_test_accuracy": pytest.approx(98.0),
+        "runs": 2,
+        "diverged_runs": 0,
+        "failed_runs": 0,
+    }
     assert numbers["claims"]["fig2"] == {"holds": 1, "does_not_hold": 0, "inconclusive": 0}
