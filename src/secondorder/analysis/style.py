@@ -68,7 +68,7 @@ def preset_ranks(methods: Mapping[str, str]) -> dict[str, int]:
 
 _VARIANT_DASHES = (":", "-.", (0, (5, 1)), (0, (3, 1, 1, 1, 1, 1)), (0, (1, 2)))
 # Shade of the k-th further preset of a method: mix with white (> 0) or black (< 0).
-_SHADES = (0.0, -0.35, 0.4, -0.6, 0.6, -0.2, 0.25)
+_SHADES = (0.0, -0.3, 0.35, -0.55, 0.55, -0.15, 0.2, -0.7, 0.7)
 
 
 def preset_style(method: str, rank: int, *, fixed_step: bool = False) -> dict[str, Any]:
