@@ -275,9 +275,15 @@ def healthy_range(panel: Panel) -> tuple[float, float]:
 
 
 def _draw_panel(
-    ax: Any, panel: Panel, x: str, lines: str, preset_rank: Mapping[str, int]
+    ax: Any,
+    panel: Panel,
+    x: str,
+    lines: str,
+    preset_rank: Mapping[str, int],
+    order: Sequence[str] = (),
 ) -> list[str]:
-    """Draw one panel; return the labels of curves clipped at the top of the axis."""
+    """Draw one panel, presets in `order` (the study's) first; return the labels of curves
+    clipped at the top of the axis."""
     low, high = healthy_range(panel)
     has_range = np.isfinite(low) and np.isfinite(high)
     log_y = has_range and high / low > 10  # curves span more than a decade
@@ -286,7 +292,8 @@ def _draw_panel(
     for curve in panel.curves:
         by_opt.setdefault(curve.optimizer, []).append(curve)
     clipped = []
-    for curve in panel.curves:
+    position = {name: i for i, name in enumerate(order)}
+    for curve in sorted(panel.curves, key=lambda c: position.get(c.optimizer, len(position))):
         group = by_opt[curve.optimizer]
         style = _curve_style(curve, lines, group.index(curve), len(group), preset_rank)
         label = curve_label(curve, lines)
@@ -373,7 +380,7 @@ def plot_loss_curves(
         else "training loss, running mean"
     )
     for ax, panel in zip(axes, found, strict=False):
-        clipped = _draw_panel(ax, panel, x, lines, preset_rank)
+        clipped = _draw_panel(ax, panel, x, lines, preset_rank, list(presets or {}))
         ax.set_title(panel.title, fontsize=9)
         ax.set_xlabel(X_LABELS[x], fontsize=8)
         ax.set_ylabel(y_label + (" (log)" if ax.get_yscale() == "log" else ""), fontsize=8)

@@ -66,7 +66,9 @@ def preset_ranks(methods: Mapping[str, str]) -> dict[str, int]:
     return ranks
 
 
-_VARIANT_DASHES = (":", "-.", (0, (5, 1)), (0, (3, 1, 1, 1, 1, 1)), (0, (1, 2)))
+# Dashes of further (line-search) presets: dots and dash-dots, never plain dashes ('--': fixed
+# step).
+_VARIANT_DASHES = (":", "-.", (0, (3, 1, 1, 1, 1, 1)), (0, (1, 1)), (0, (8, 2, 1, 2)))
 # Shade of the k-th further preset of a method: mix with white (> 0) or black (< 0).
 _SHADES = (0.0, -0.3, 0.35, -0.55, 0.55, -0.15, 0.2, -0.7, 0.7)
 
