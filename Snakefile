@@ -58,6 +58,8 @@ localrules:
     aggregate,
     figure,
     table,
+    time_to_target,
+    cg_diagnostics,
     report,
 
 

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from secondorder import analysis
+from secondorder.analysis.figures import curve_label
 from secondorder.cost import CostCounters
 
 COUNTERS = list(CostCounters().as_dict())
@@ -33,6 +34,8 @@ def write_run(
     activation: str = "tanh",
     batch_size: int = 100,
     full_losses: list[float] | None = None,
+    hparams: dict | None = None,
+    columns: dict[str, list] | None = None,
 ) -> Path:
     """A run record as train.py writes it: 4 logging points per epoch on N = train_subset."""
     method = method or optimizer
@@ -44,7 +47,7 @@ def write_run(
         "variant": "standard",
         "optimizer": optimizer,
         "method": method,
-        "hparams": {"lr": 0.1},
+        "hparams": hparams or {"lr": 0.1},
         "batch_size": batch_size,
         "epochs": 2,
         "seed": seed,
@@ -70,6 +73,7 @@ def write_run(
     for name in COUNTERS:
         rows[name] = [0] * points
     rows["forward_samples"] = [i * work_per_point for i in range(points)]
+    rows.update(columns or {})
     run_dir = root / run_id
     run_dir.mkdir(parents=True)
     pd.DataFrame(rows).to_csv(run_dir / "metrics.csv", index=False)
@@ -463,5 +467,238 @@ def test_report_lists_artifacts_scale_and_claims(study, tmp_path):
     assert by_where[("fig2", "MNIST / LeNet", "second-order")].verdict == "holds"
     assert by_where[("fig2", "MNIST / LeNet", "lowest final")].value == "SHG"
     numbers = json.loads(metrics.read_text())
-    assert numbers["table1"]["mnist-lenet-tanh"] == pytest.approx(98.0)
+    assert numbers["table1"]["mnist-lenet-tanh-standard-sgd-bs100"] == {
+        "best_test_accuracy": pytest.approx(98.0),
+        "runs": 2,
+        "diverged_runs": 0,
+        "failed_runs": 0,
+    }
     assert numbers["claims"]["fig2"] == {"holds": 1, "does_not_hold": 0, "inconclusive": 0}
+
+
+# -- Table 2: time to target
+
+
+def test_time_to_target_first_evaluation_at_or_above_the_target(tmp_path):
+    """Seeds reach 0.95 at the 4th point (3 s) and the 5th (4 s); a third never does."""
+    runs = [
+        write_run(
+            tmp_path / "r", seed=0, losses=DECREASING, accuracies=[0.1, 0.5, 0.9, 0.95] + [0.97] * 5
+        ),
+        write_run(
+            tmp_path / "r",
+            seed=1,
+            losses=DECREASING,
+            accuracies=[0.1, 0.5, 0.9, 0.94, 0.96] + [0.9] * 4,
+        ),
+        write_run(tmp_path / "r", seed=2, losses=DECREASING, accuracies=[0.1] * 9),
+    ]
+    analysis.aggregate(runs, tmp_path / "a.csv")
+    table = pd.read_csv(tmp_path / "a.csv")
+    times = analysis.run_times(table, {"mnist": 0.95}).set_index("seed")
+    assert times.loc[0, "seconds"] == 3.0 and times.loc[1, "seconds"] == 4.0
+    assert math.isnan(times.loc[2, "seconds"])
+    assert (times["resolution_s"] == 1.0).all() and (times["evaluations"] == 9).all()
+    out = [tmp_path / f"t2.{ext}" for ext in ("md", "tex", "csv")]
+    summary = analysis.time_to_target_table(tmp_path / "a.csv", *out, targets={"mnist": 0.95})
+    row = summary.iloc[0]
+    assert (row["n_runs"], row["n_reached"]) == (3, 2)
+    assert row["seconds_mean"] == pytest.approx(3.5)
+    assert row["seconds_std"] == pytest.approx(math.sqrt(0.5))
+    assert row["paper_seconds"] == 4.4  # SGD, MNIST, LeNet, tanh, batch 100
+    text = out[0].read_text()
+    assert "| SGD | 3.5 ± 0.71 (2/3 seeds) | 4.4 |" in text
+    assert "resolution (median seconds between evaluations) 1-1 s" in text
+    assert "Device: cpu." in text
+
+
+def test_time_to_target_not_reached_and_paper_inconsistency(tmp_path):
+    runs = [
+        write_run(tmp_path / "r", dataset="cifar10", losses=DECREASING, accuracies=[0.5] * 9),
+        write_run(
+            tmp_path / "r",
+            dataset="cifar10",
+            optimizer="sr1",
+            method="lsr1",
+            losses=[2.3, 1.2, math.nan],
+            accuracies=[0.1, 0.2, 0.1],
+            status="diverged",
+        ),
+        write_run(tmp_path / "r", dataset="cifar10", optimizer="adam", losses=DECREASING),
+    ]
+    analysis.aggregate(runs, tmp_path / "a.csv")
+    out = [tmp_path / f"t2.{ext}" for ext in ("md", "tex", "csv")]
+    analysis.time_to_target_table(tmp_path / "a.csv", *out, targets={"cifar10": 0.73})
+    text = out[0].read_text()
+    assert "| SGD | not reached | 89.7 |" in text
+    assert "| SR1 | not reached (diverged) | 2744 |" in text
+    assert (
+        "| ADAM | 7 | – |" in text
+    )  # accuracy 0.1, 0.2, ...: 0.8 >= 0.73 at 7 s; beyond the paper
+    assert "best test accuracy of 69%, below the 73% target" in text
+    assert r"\toprule" in out[1].read_text()
+
+
+# -- colours, clipping, panels
+
+
+def test_presets_of_different_methods_never_share_a_colour():
+    methods = {"sgd": "sgd", "shg": "shg", "shg-gn": "shg", "shg-fixed": "shg", "sr1": "lsr1"}
+    ranks = analysis.preset_ranks(methods)
+    assert ranks == {"sgd": 0, "shg": 0, "shg-gn": 1, "shg-fixed": 2, "sr1": 0}
+    styles = {
+        name: analysis.preset_style(m, ranks[name], fixed_step=name.endswith("fixed"))
+        for name, m in methods.items()
+    }
+    colours = [tuple(round(c, 6) for c in style["color"]) for style in styles.values()]
+    assert len(set(colours)) == len(colours)
+    assert styles["shg"]["linestyle"] == "-" and styles["shg-fixed"]["linestyle"] == "--"
+    assert styles["shg-gn"]["linestyle"] not in ("-", "--")
+    assert analysis.optimizer_label("shg-gn") == "SHG-gn"
+
+
+def test_a_diverged_runs_huge_losses_are_clipped_to_the_healthy_range(tmp_path):
+    from matplotlib.figure import Figure
+
+    from secondorder.analysis.figures import _draw_panel, healthy_range
+
+    runs = [
+        write_run(tmp_path / "r", losses=DECREASING),
+        write_run(
+            tmp_path / "r",
+            optimizer="shg-fixed",
+            method="shg",
+            hparams={"line_search": False, "lr": 0.1},
+            losses=[2.3, 1.5, 1e12],
+            status="diverged",
+        ),
+    ]
+    analysis.aggregate(runs, tmp_path / "a.csv")
+    panel = analysis.build_panels(pd.read_csv(tmp_path / "a.csv"))[0]
+    assert healthy_range(panel) == (0.36, 1.0)  # SGD's range only (row 0 has no running mean)
+    fixed = next(c for c in panel.curves if c.optimizer == "shg-fixed")
+    assert fixed.fixed_step and fixed.n_diverged == 1
+    ax = Figure().subplots()
+    clipped = _draw_panel(ax, panel, "epoch", "optimizer", {"sgd": 0, "shg-fixed": 1})
+    assert clipped == ["SHG-fixed (fixed step) (diverged)"]
+    # 0.36-1.0 spans less than a decade: linear axis, 15 % headroom above the healthy maximum.
+    assert ax.get_yscale() == "linear"
+    assert ax.get_ylim()[1] == pytest.approx(1.0 + 0.15 * (1.0 - 0.36))
+
+
+def test_explicit_panels_and_lines_never_mix_settings(tmp_path):
+    runs = [
+        write_run(tmp_path / "r", dataset=d, optimizer=o, batch_size=b, losses=DECREASING)
+        for d in ("mnist", "cifar10")
+        for o in ("sgd", "shg")
+        for b in (100, 200)
+    ]
+    analysis.aggregate(runs, tmp_path / "a.csv")
+    panels = analysis.plot_loss_curves(
+        tmp_path / "a.csv",
+        tmp_path / "f.png",
+        tmp_path / "f.pdf",
+        lines="batch_size",
+        panels=["dataset", "optimizer"],
+        beyond_paper=True,
+    )
+    assert [p.title for p in panels] == [
+        "MNIST, SGD",
+        "MNIST, SHG",
+        "CIFAR-10, SGD",
+        "CIFAR-10, SHG",
+    ]
+    assert [c.key for c in panels[0].curves] == [(100,), (200,)]
+    # Without the optimizer as a panel, it joins the lines.
+    panels = analysis.build_panels(
+        pd.read_csv(tmp_path / "a.csv"), lines="batch_size", panels=["dataset"]
+    )
+    assert len(panels) == 2 and len(panels[0].curves) == 4
+    assert curve_label(panels[0].curves[0], "batch_size") == "SGD, batch 100"
+
+
+# -- metrics.json
+
+
+def test_headline_metrics_key_every_setting_and_mark_divergence(tmp_path):
+    runs = [
+        write_run(tmp_path / "r", losses=[2.3, 0.36], accuracies=[0.5, 0.705]),
+        write_run(
+            tmp_path / "r",
+            optimizer="sgd-big",
+            method="sgd",
+            losses=[2.3, 1e9],
+            accuracies=[0.1, 0.13],
+            status="diverged",
+        ),
+    ]
+    analysis.aggregate(runs, tmp_path / "a.csv")
+    artifact = {"name": "table1", "kind": "accuracy_table", "aggregated": tmp_path / "a.csv"}
+    curves = {**artifact, "name": "fig", "kind": "loss_curves"}
+    metrics = analysis.headline_metrics([artifact, curves])
+    assert metrics["table1"] == {
+        "mnist-lenet-tanh-standard-sgd-bs100": {
+            "best_test_accuracy": 70.5,
+            "runs": 1,
+            "diverged_runs": 0,
+            "failed_runs": 0,
+        },
+        "mnist-lenet-tanh-standard-sgd-big-bs100": {
+            "best_test_accuracy": 13.0,
+            "runs": 1,
+            "diverged_runs": 1,
+            "failed_runs": 0,
+        },
+    }
+    assert metrics["fig"]["mnist-lenet-tanh-standard-sgd-big-bs100"]["diverged_runs"] == 1
+    assert metrics["fig"]["mnist-lenet-tanh-standard-sgd-bs100"]["final_train_loss"] == 0.36
+
+
+def test_table1_hides_the_papers_value_beside_a_diverged_row(tmp_path):
+    runs = [
+        write_run(tmp_path / "r", losses=[2.3, math.nan], accuracies=[0.1, 0.13], status="diverged")
+    ]
+    analysis.aggregate(runs, tmp_path / "a.csv")
+    out = [tmp_path / f"t.{ext}" for ext in ("md", "tex", "csv")]
+    summary = analysis.accuracy_table(tmp_path / "a.csv", *out)
+    assert math.isnan(summary["paper_acc"].iloc[0])
+    text = out[0].read_text()
+    assert "| LeNet | 13.00* |  |" in text and "not comparable with the paper's 99.2%" in text
+
+
+# -- CG diagnostics
+
+
+def test_cg_diagnostics_per_setting_with_and_without_stop_counters(tmp_path):
+    stops = {
+        "optimizer_steps": [0, 5, 10],
+        "cg_iterations": [0, 20, 40],
+        "cg_negative_curvature_stops": [0, 3, 6],
+        "cg_max_iter_stops": [0, 1, 2],
+        "cg_converged_stops": [0, 1, 2],
+    }
+    runs = [
+        write_run(tmp_path / "r", optimizer="shg", losses=[2.3, 1.0, 0.5], columns=stops),
+        write_run(tmp_path / "r", optimizer="sgd", losses=[2.3, 1.0, 0.5]),  # no CG: left out
+    ]
+    analysis.aggregate(runs, tmp_path / "a.csv")
+    out = [tmp_path / "cg.png", tmp_path / "cg.pdf", tmp_path / "cg.csv"]
+    summary = analysis.plot_cg_diagnostics(tmp_path / "a.csv", *out, title="CG")
+    assert len(summary) == 1
+    row = summary.iloc[0]
+    assert row["cg_iterations_per_step"] == 4.0
+    assert row["cg_negative_curvature_stops_share"] == pytest.approx(0.6)
+    assert _valid_png(out[0]) and _valid_pdf(out[1])
+
+    # An older record: no stop counters, no optimizer_steps (iterations stand in).
+    old = write_run(
+        tmp_path / "old",
+        optimizer="shg",
+        losses=[2.3, 1.0, 0.5],
+        columns={"cg_iterations": [0, 5, 25]},
+    )
+    analysis.aggregate([old], tmp_path / "b.csv")
+    summary = analysis.plot_cg_diagnostics(tmp_path / "b.csv", *out)
+    iterations = pd.read_csv(tmp_path / "b.csv")["iteration"].iloc[-1]
+    assert summary["cg_iterations_per_step"].iloc[0] == pytest.approx(25 / iterations)
+    assert summary["cg_negative_curvature_stops_share"].isna().all()

@@ -306,3 +306,48 @@ def test_eval_every_is_a_checked_run_setting_that_keeps_existing_run_ids():
     for bad in (0, -5, 2.5, "10", True):
         with pytest.raises(ConfigError, match=r"^run\.eval_every: expected an integer from 1 to"):
             config(run={"eval_every": bad})
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"kind": "time_to_target"}, "artifacts.fig2.targets: no test-accuracy target for 'mnist'"),
+        (
+            {"kind": "time_to_target", "targets": {"mnist": 98}},
+            "artifacts.fig2.targets.mnist: expected a test accuracy in (0, 1], got 98",
+        ),
+        (
+            {"kind": "time_to_target", "targets": {"mnist": 0.9, "cifar10": 0.7}},
+            "artifacts.fig2.targets: 'cifar10' is not allowed",
+        ),
+        ({"targets": {"mnist": 0.9}}, "only time_to_target artifacts have targets"),
+        ({"panels": ["dataset", "speed"]}, "artifacts.fig2.panels: 'speed' is not allowed"),
+        (
+            {"panels": ["dataset", "batch_size"], "lines": "batch_size"},
+            "artifacts.fig2.panels: 'batch_size' is already what the lines stand for",
+        ),
+        ({"beyond_paper": "yes"}, "artifacts.fig2.beyond_paper: expected true or false"),
+    ],
+)
+def test_artifact_options_are_checked(changes, message):
+    raw = copy.deepcopy(BASE)
+    raw["artifacts"]["fig2"].update(changes)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(raw)
+
+
+def test_artifact_options_defaults_and_values():
+    raw = copy.deepcopy(BASE)
+    raw["artifacts"]["table2"] = {
+        **raw["artifacts"]["fig2"],
+        "kind": "time_to_target",
+        "targets": {"mnist": 0.98},
+        "beyond_paper": True,
+    }
+    raw["artifacts"]["fig2"].update(panels=["dataset", "optimizer"], lines="batch_size")
+    artifacts = load_config(raw)["artifacts"]
+    assert artifacts["table2"]["targets"] == {"mnist": 0.98}
+    assert artifacts["table2"]["beyond_paper"] is True
+    assert artifacts["fig2"]["panels"] == ["dataset", "optimizer"]
+    assert artifacts["fig4"]["panels"] is None and artifacts["fig4"]["beyond_paper"] is False
+    assert artifacts["fig4"]["targets"] == {}

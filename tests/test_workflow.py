@@ -7,6 +7,7 @@ already in the repository do not change what the DAG contains.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -22,6 +23,15 @@ from secondorder import study
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOW_FILES = ("Snakefile", "workflow", "config", "profiles")
 DATA = Path(os.environ.get("SECONDORDER_DATA", REPO.parent / "shared" / "data"))
+# What each artifact kind makes (written here, not read from common.smk, so the test checks it).
+TABLE_FILES = ("tables/{name}.md", "tables/{name}.tex", "tables/{name}.csv")
+ARTIFACT_FILES = {
+    "accuracy_table": TABLE_FILES,
+    "time_to_target": TABLE_FILES,
+    "loss_curves": ("figures/{name}.png", "figures/{name}.pdf"),
+    "cg_diagnostics": ("figures/{name}.png", "figures/{name}.pdf", "figures/{name}.csv"),
+}
+MAGIC = {".png": b"\x89PNG", ".pdf": b"%PDF-"}
 
 
 def copy_workflow(target: Path) -> Path:
@@ -81,13 +91,19 @@ def test_dry_run_has_one_train_job_per_run(workdir, args, config):
     counts = job_counts(result.stdout)
     entry = yaml.safe_load((REPO / config).read_text())
     datasets = {d for a in entry["artifacts"].values() for d in a["datasets"]}
-    tables = [a for a in entry["artifacts"].values() if a["kind"] == "accuracy_table"]
+    kinds = [a["kind"] for a in entry["artifacts"].values()]
+    rule_of_kind = {
+        "accuracy_table": "table",
+        "loss_curves": "figure",
+        "time_to_target": "time_to_target",
+        "cg_diagnostics": "cg_diagnostics",
+    }
     assert counts["train"] == expected_runs(config)
     assert counts["prepare_data"] == len(datasets)
     # A --configfile replaces the default study rather than merging into it.
     assert counts["aggregate"] == len(entry["artifacts"])
-    assert counts["table"] == len(tables)
-    assert counts["figure"] == len(entry["artifacts"]) - len(tables)
+    for kind, rule in rule_of_kind.items():
+        assert counts.get(rule, 0) == kinds.count(kind), rule
     assert counts["report"] == 1
 
 
@@ -146,12 +162,20 @@ def test_full_dag_on_the_test_config(tmp_path):
     result = snakemake(workdir, "--configfile", "config/test.yaml", "--cores", "2", timeout=900)
     assert result.returncode == 0, result.stderr[-5000:]
     results = workdir / "results"
-    for name in ("tables/table1.md", "tables/table1.tex", "tables/table1.csv", "report.md"):
-        assert (results / name).stat().st_size > 0, name
-    assert (results / "figures/fig2.png").read_bytes()[:4] == b"\x89PNG"
-    assert (results / "figures/fig2.pdf").read_bytes()[:5] == b"%PDF-"
+    config = study.load_config(REPO / "config/test.yaml")
+    assert {a["kind"] for a in config["artifacts"].values()} == set(study.ARTIFACT_KINDS)
+    for name, entry in config["artifacts"].items():
+        for path in ARTIFACT_FILES[entry["kind"]]:
+            output = results / path.format(name=name)
+            assert output.stat().st_size > 0, output
+            if output.suffix in MAGIC:
+                assert output.read_bytes().startswith(MAGIC[output.suffix]), output
     report = (results / "report.md").read_text()
-    assert "![Figure 2 (test scale)](figures/fig2.png)" in report and "## Claims" in report
+    assert "![Figure 2 (test scale)](figures/fig02_loss_epochs_mnist.png)" in report
+    assert "## Claims" in report
+    assert "| SGD |" in (results / "tables/table2_time_to_target.md").read_text()
+    metrics = json.loads((results / "metrics.json").read_text())
+    assert set(config["artifacts"]) <= set(metrics)
     runs = study.expand(study.load_config(REPO / "config/test.yaml"))
     for run_id in runs:
         assert (results / "runs" / run_id / "summary.json").exists()

@@ -28,9 +28,10 @@ TRAIN_SIZES = {"mnist": 60_000, "cifar10": 50_000}  # full training sets (subset
 TEST_SIZES = {"mnist": 10_000, "cifar10": 10_000}
 MAX_SEED = 2**32 - 1  # what every seeded generator accepts (numpy's is the narrowest)
 MAX_COUNT = 2**31 - 1  # sizes and counts: anything larger is a typo, and would overflow later
-ARTIFACT_KINDS = ("accuracy_table", "loss_curves")
+ARTIFACT_KINDS = ("accuracy_table", "loss_curves", "time_to_target", "cg_diagnostics")
 X_AXES = ("epoch", "time", "work")
 LINE_KEYS = ("optimizer", "batch_size", "activation", "variant")
+PANEL_KEYS = ("dataset", "model", "optimizer", "activation", "variant", "batch_size")
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
 TOP_LEVEL_KEYS = (
@@ -68,6 +69,9 @@ ARTIFACT_KEYS = (
     "variants",
     "batch_sizes",
     "run",
+    "panels",
+    "targets",
+    "beyond_paper",
 )
 TUNING_MATCH_KEYS = ("dataset", "model", "optimizer", "activation", "variant", "batch_size")
 DEFAULT_CONFIG = "config/quick.yaml"  # the Snakefile's study when no --configfile is given
@@ -723,7 +727,11 @@ def _check_artifacts(value: Any, config: dict[str, Any]) -> dict[str, dict[str, 
             "x": _check_choice(entry.get("x", "epoch"), X_AXES, f"{where}.x"),
             "lines": _check_choice(entry.get("lines", "optimizer"), LINE_KEYS, f"{where}.lines"),
             "run": _check_run(_mapping(entry.get("run"), f"{where}.run"), f"{where}.run"),
+            "beyond_paper": entry.get("beyond_paper", False),
         }
+        if not isinstance(out["beyond_paper"], bool):
+            raise ConfigError(f"{where}.beyond_paper: expected true or false")
+        out["panels"] = _check_panels(entry.get("panels"), out["lines"], where)
         for key, allowed in (
             ("datasets", DATASETS),
             ("models", MODELS),
@@ -744,6 +752,7 @@ def _check_artifacts(value: Any, config: dict[str, Any]) -> dict[str, dict[str, 
         )
         for item in out["batch_sizes"]:
             _check_int(item, f"{where}.batch_sizes")
+        out["targets"] = _check_targets(entry.get("targets"), kind, out["datasets"], where)
         for model in out["models"]:
             defaults = config["model_defaults"].get(model, {})
             run = {**config["run"], **defaults, **out["run"]}
@@ -766,3 +775,35 @@ def _check_artifacts(value: Any, config: dict[str, Any]) -> dict[str, dict[str, 
                 _check_sizes({**run, "batch_size": batch_size}, dataset, origin, what)
         checked[name] = out
     return checked
+
+
+def _check_panels(value: Any, lines: str, where: str) -> list[str] | None:
+    """The grid axes that split a figure into panels (None: dataset, model and whatever else
+    varies, decided from the data)."""
+    if value is None:
+        return None
+    panels = _check_list(value, f"{where}.panels")
+    for item in panels:
+        _check_choice(item, PANEL_KEYS, f"{where}.panels")
+    if lines in panels:
+        raise ConfigError(f"{where}.panels: '{lines}' is already what the lines stand for")
+    return panels
+
+
+def _check_targets(value: Any, kind: str, datasets: list[str], where: str) -> dict[str, float]:
+    """Test-accuracy targets per dataset (fractions), required by time_to_target artifacts."""
+    if kind != "time_to_target":
+        if value is not None:
+            raise ConfigError(f"{where}.targets: only time_to_target artifacts have targets")
+        return {}
+    targets = _mapping(value, f"{where}.targets")
+    for dataset in datasets:
+        if dataset not in targets:
+            raise ConfigError(f"{where}.targets: no test-accuracy target for '{dataset}'")
+    for dataset, target in targets.items():
+        _check_choice(dataset, tuple(datasets), f"{where}.targets")
+        if isinstance(target, bool) or not isinstance(target, int | float) or not 0 < target <= 1:
+            raise ConfigError(
+                f"{where}.targets.{dataset}: expected a test accuracy in (0, 1], got {target!r}"
+            )
+    return {dataset: float(target) for dataset, target in targets.items()}

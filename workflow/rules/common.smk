@@ -53,7 +53,19 @@ KIND_OUTPUTS = {
         "results/tables/{name}.tex",
         "results/tables/{name}.csv",
     ],
+    "time_to_target": [
+        "results/tables/{name}.md",
+        "results/tables/{name}.tex",
+        "results/tables/{name}.csv",
+    ],
+    "cg_diagnostics": [
+        "results/figures/{name}.png",
+        "results/figures/{name}.pdf",
+        "results/figures/{name}.csv",
+    ],
 }
+# Preset name -> method, in the config's order: fixes each preset's colour in every figure.
+PRESET_METHODS = {name: preset["method"] for name, preset in STUDY["optimizers"].items()}
 
 
 def artifacts_of_kind(kind):
@@ -91,6 +103,8 @@ wildcard_constraints:
     dataset="mnist|cifar10",
     figure=names_pattern(artifacts_of_kind("loss_curves")),
     table=names_pattern(artifacts_of_kind("accuracy_table")),
+    time_table=names_pattern(artifacts_of_kind("time_to_target")),
+    cg_figure=names_pattern(artifacts_of_kind("cg_diagnostics")),
     artifact=names_pattern(STUDY["artifacts"]),
 
 
@@ -141,7 +155,24 @@ def artifact_run_records(wildcards):
 
 def figure_options(wildcards):
     entry = STUDY["artifacts"][wildcards.figure]
-    return {"x": entry["x"], "title": entry["title"], "lines": entry["lines"]}
+    return {
+        "x": entry["x"],
+        "title": entry["title"],
+        "lines": entry["lines"],
+        "panels": entry["panels"],
+        "presets": PRESET_METHODS,
+        "beyond_paper": entry["beyond_paper"],
+    }
+
+
+def time_table_options(wildcards):
+    entry = STUDY["artifacts"][wildcards.time_table]
+    return {"title": entry["title"], "targets": entry["targets"]}
+
+
+def cg_figure_options(wildcards):
+    entry = STUDY["artifacts"][wildcards.cg_figure]
+    return {"title": entry["title"], "presets": PRESET_METHODS, "beyond_paper": True}
 
 
 def table_title(wildcards):
@@ -164,6 +195,9 @@ def report_artifacts(wildcards):
             "title": entry["title"],
             "x": entry["x"],
             "lines": entry["lines"],
+            "panels": entry["panels"],
+            "targets": entry["targets"],
+            "beyond_paper": entry["beyond_paper"],
             "aggregated": f"results/aggregated/{name}.csv",
             "outputs": artifact_outputs(name),
         }

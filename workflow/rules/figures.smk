@@ -33,3 +33,42 @@ rule table:
         "results/benchmarks/tables/{table}.tsv"
     script:
         "../scripts/table.py"
+
+
+rule time_to_target:
+    """Seconds to the target test accuracy of a `time_to_target` artifact, next to the paper's
+    Table 2."""
+    input:
+        csv="results/aggregated/{time_table}.csv",
+        code=ANALYSIS_CODE,
+    output:
+        md="results/tables/{time_table}.md",
+        tex="results/tables/{time_table}.tex",
+        csv="results/tables/{time_table}.csv",
+    params:
+        options=time_table_options,
+    log:
+        "results/logs/tables/{time_table}.log",
+    benchmark:
+        "results/benchmarks/tables/{time_table}.tsv"
+    script:
+        "../scripts/time_to_target.py"
+
+
+rule cg_diagnostics:
+    """What CG does inside SHG in a `cg_diagnostics` artifact: PNG, PDF and the numbers."""
+    input:
+        csv="results/aggregated/{cg_figure}.csv",
+        code=ANALYSIS_CODE,
+    output:
+        png="results/figures/{cg_figure}.png",
+        pdf="results/figures/{cg_figure}.pdf",
+        csv="results/figures/{cg_figure}.csv",
+    params:
+        options=cg_figure_options,
+    log:
+        "results/logs/figures/{cg_figure}.log",
+    benchmark:
+        "results/benchmarks/figures/{cg_figure}.tsv"
+    script:
+        "../scripts/cg_diagnostics.py"

@@ -21,6 +21,7 @@ from secondorder.analysis.claims import (
     table_claims,
 )
 from secondorder.analysis.figures import X_DESCRIPTIONS, build_panels
+from secondorder.analysis.metrics import headline_metrics
 from secondorder.analysis.records import read_aggregated
 from secondorder.analysis.style import dataset_label, is_missing, sort_key
 from secondorder.analysis.tables import accuracy_summary
@@ -108,7 +109,7 @@ def write_report(
     text += _study_scale(list(tables.values()))
     text += ["", "## Artifacts", ""]
     claims: list[Claim] = []
-    metrics: dict[str, Any] = {}
+    metrics = headline_metrics(artifacts)
     for art in artifacts:
         name, kind, title = art["name"], art["kind"], art.get("title", art["name"])
         outputs = [Path(p) for p in art.get("outputs", [])]
@@ -119,30 +120,17 @@ def write_report(
             pngs = [p for p in outputs if p.suffix == ".png"]
             text += [f"![{title}]({_rel(p, base)})" for p in pngs]
             text += ["", X_DESCRIPTIONS.get(x, "")]
-            panels = build_panels(table, x=x, lines=lines)
+            panels = build_panels(table, x=x, lines=lines, panels=art.get("panels"))
             art_claims = loss_claims(name, panels, x=x, lines=lines)
-            metrics[name] = {
-                "-".join(map(str, panel.key.values())): {
-                    "-".join(map(str, c.key)): round(float(c.y[-1]), 6)
-                    for c in panel.curves
-                    if len(c.y) and c.n_diverged < c.n_runs
-                }
-                for panel in panels
-            }
         elif kind == "accuracy_table":
             mds = [p for p in outputs if p.suffix == ".md"]
             text += [p.read_text().rstrip() for p in mds if p.exists()]
             summary = accuracy_summary(table) if len(table) else pd.DataFrame()
             art_claims = table_claims(name, summary)
-            metrics[name] = {
-                f"{r['dataset']}-{r['model']}-{r['activation']}": round(
-                    float(r["best_acc_mean"]), 4
-                )
-                for r in summary.to_dict("records")
-                if not is_missing(r["best_acc_mean"])
-            }
-        else:
-            raise ValueError(f"unknown artifact kind {kind!r} for {name}")
+        else:  # time_to_target, cg_diagnostics: shown, no claims checked on them here
+            text += [f"![{title}]({_rel(p, base)})" for p in outputs if p.suffix == ".png"]
+            text += [p.read_text().rstrip() for p in outputs if p.suffix == ".md" and p.exists()]
+            art_claims = []
         links = ", ".join(f"[{p.name}]({_rel(p, base)})" for p in outputs)
         text += [
             "",

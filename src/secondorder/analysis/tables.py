@@ -19,6 +19,7 @@ from secondorder.analysis.style import (
     optimizer_label,
     sort_key,
 )
+from secondorder.analysis.tabular import write_markdown_and_latex
 
 # The paper's Table 1: best test accuracy (%) of fixed-learning-rate SGD.
 PAPER_TABLE1 = {
@@ -48,7 +49,9 @@ def accuracy_summary(table: pd.DataFrame) -> pd.DataFrame:
     """Best test accuracy (%) per (dataset, model[, optimizer, activation, variant]) over
     seeds: mean, sample std (ddof=1), min, max, counts, the paper's value and context."""
     runs = _best_accuracy(table)
-    extra = [c for c in ("optimizer", "activation", "variant") if runs[c].nunique() > 1]
+    extra = [
+        c for c in ("optimizer", "activation", "variant", "batch_size") if runs[c].nunique() > 1
+    ]
     rows = []
     for key, group in runs.groupby(["dataset", "model", *extra], sort=False, dropna=False):
         entry = dict(zip(["dataset", "model", *extra], key, strict=True))
@@ -61,6 +64,7 @@ def accuracy_summary(table: pd.DataFrame) -> pd.DataFrame:
                 "method": ",".join(sorted(group["method"].unique())),
                 "activation": activation,
                 "variant": ",".join(sorted(group["variant"].unique())),
+                "batch_size": ",".join(map(str, sorted(group["batch_size"].unique()))),
                 "n_runs": len(group),
                 "n_seeds": group["seed"].nunique(),
                 "best_acc_mean": values.mean() if len(values) else np.nan,
@@ -84,6 +88,8 @@ def accuracy_summary(table: pd.DataFrame) -> pd.DataFrame:
         n_activations = summary.groupby(["dataset", "model"])["activation"].transform("nunique")
         keep = (summary["activation"] == summary["paper_activation"]) | (n_activations == 1)
         keep &= summary["method"] == "sgd"
+        # A row with diverged or failed runs is not comparable with the paper's value.
+        keep &= (summary["n_diverged"] == 0) & (summary["n_failed"] == 0)
         summary.loc[~keep, "paper_acc"] = np.nan
         summary = summary.sort_values(
             ["model", "dataset"],
@@ -132,9 +138,11 @@ def _table_notes(summary: pd.DataFrame) -> list[str]:
     for row in summary.to_dict("records"):
         where = f"{dataset_label(row['dataset'])} / {model_label(row['model'])}"
         if row["n_diverged"]:
+            paper = PAPER_TABLE1.get((row["dataset"], row["model"]))
             notes.append(
                 f"* {where}: {row['n_diverged']} of {row['n_runs']} runs diverged; "
-                "the best accuracy before divergence is shown."
+                "the best accuracy before divergence is shown"
+                + (f", not comparable with the paper's {paper:g}%." if paper else ".")
             )
         if row["n_failed"]:
             notes.append(f"* {where}: {row['n_failed']} of {row['n_runs']} runs failed.")
@@ -145,25 +153,6 @@ def _table_notes(summary: pd.DataFrame) -> list[str]:
                 f"{row['paper_activation']}."
             )
     return notes
-
-
-_LATEX = {
-    "\\": r"\textbackslash{}",
-    "&": r"\&",
-    "%": r"\%",
-    "_": r"\_",
-    "#": r"\#",
-    "$": r"\$",
-    "{": r"\{",
-    "}": r"\}",
-    "~": r"\textasciitilde{}",
-    "^": r"\^{}",
-    "±": r"$\pm$",
-}
-
-
-def _latex_escape(text: str) -> str:
-    return "".join(_LATEX.get(ch, ch) for ch in text)
 
 
 def accuracy_table(
@@ -182,7 +171,7 @@ def accuracy_table(
         return summary
     extra = [
         c
-        for c in ("optimizer", "activation", "variant")
+        for c in ("optimizer", "activation", "variant", "batch_size")
         if c in summary and summary.groupby(["dataset", "model"])[c].nunique().max() > 1
     ]
     datasets = sorted(summary["dataset"].unique(), key=sort_key)
@@ -204,30 +193,12 @@ def accuracy_table(
         body.append(line)
     notes = _table_notes(summary)
 
-    md = [f"**{title}** (best test accuracy, %)", ""] if title else []
-    md.append("| " + " | ".join(header) + " |")
-    md.append("|" + "|".join([":---", *[" ---: "] * (len(header) - 1)]) + "|")
-    md += ["| " + " | ".join(line) + " |" for line in body]
-    if notes:
-        md += ["", *[f"- {note}" for note in notes]]
-    atomic.write_text(Path(out_md), "\n".join(md) + "\n")
-
-    tex = [
-        r"\begin{table}[t]",
-        r"\centering",
-        r"\begin{tabular}{l" + "r" * (len(header) - 1) + "}",
-        r"\toprule",
-        " & ".join(_latex_escape(h) for h in header) + r" \\",
-        r"\midrule",
-        *[" & ".join(_latex_escape(c) for c in line) + r" \\" for line in body],
-        r"\bottomrule",
-        r"\end{tabular}",
-        r"\caption{"
-        + _latex_escape(f"{title} (best test accuracy, %)".strip())
-        + ". "
-        + " ".join(_latex_escape(n) for n in notes)
-        + "}",
-        r"\end{table}",
-    ]
-    atomic.write_text(Path(out_tex), "\n".join(tex) + "\n")
+    write_markdown_and_latex(
+        Path(out_md),
+        Path(out_tex),
+        caption=f"{title} (best test accuracy, %)".strip(),
+        header=header,
+        body=body,
+        notes=notes,
+    )
     return summary
