@@ -149,7 +149,8 @@ def test_full_dag_on_the_test_config(tmp_path):
     assert (results / "figures/fig2.png").read_bytes()[:4] == b"\x89PNG"
     assert (results / "figures/fig2.pdf").read_bytes()[:5] == b"%PDF-"
     report = (results / "report.md").read_text()
-    assert "![Figure 2 (test scale)](figures/fig2.png)" in report and "## Claims" in report
+    assert "![Figure 2 (test scale)](figures/fig2.png)" in report and "## Verdicts" in report
+    assert "data:image/png;base64," in (results / "report.html").read_text()
     runs = study.expand(study.load_config(REPO / "config/test.yaml"))
     for run_id in runs:
         assert (results / "runs" / run_id / "summary.json").exists()

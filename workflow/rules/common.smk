@@ -73,12 +73,12 @@ def uses_cuda(device):
 
 
 TRAIN_GPUS = 1 if uses_cuda(STUDY["device"]) else 0
-# The analysis code (every module of the subpackage) is an input of the analysis rules: editing
+# The analysis code (every module of the subpackage, findings/ included) is an input of the analysis rules: editing
 # it redraws figures and tables (cheap). Training code is not an input of training (hours); see
 # train.smk.
 ANALYSIS_CODE = sorted(
     str(path)
-    for path in Path(importlib.util.find_spec("secondorder.analysis").origin).parent.glob("*.py")
+    for path in Path(importlib.util.find_spec("secondorder.analysis").origin).parent.rglob("*.py")
 )
 
 
@@ -105,7 +105,7 @@ def artifact_outputs(name):
 
 def all_targets():
     outputs = [path for name in STUDY["artifacts"] for path in artifact_outputs(name)]
-    return [*outputs, "results/report.md", "results/metrics.json"]
+    return [*outputs, "results/report.md", "results/report.html", "results/metrics.json"]
 
 
 # -- input and params functions of the rules

@@ -8,23 +8,15 @@ thin wrappers. One module per idea:
 - :mod:`~secondorder.analysis.figures`: loss-curve panels and figures (:func:`plot_loss_curves`);
 - :mod:`~secondorder.analysis.tables`: best test accuracy next to the paper's Table 1
   (:func:`accuracy_table`);
-- :mod:`~secondorder.analysis.claims`: the paper's claims checked on the same data;
-- :mod:`~secondorder.analysis.report`: the Markdown report and its metrics (:func:`write_report`);
+- :mod:`~secondorder.analysis.findings`: the paper's findings, one rule each, checked on the
+  same data (:func:`~secondorder.analysis.findings.check_all`);
+- :mod:`~secondorder.analysis.report`: the claims report and its metrics (:func:`write_report`);
+- :mod:`~secondorder.analysis.html`: the report as one HTML page with the figures inline;
 - :mod:`~secondorder.analysis.style`: labels, colours and ordering shared by all of them.
 """
 
 from __future__ import annotations
 
-from secondorder.analysis.claims import (
-    LOSS_MARGIN,
-    OBSERVED,
-    SECOND_ORDER_METHODS,
-    TABLE1_TOLERANCE_PP,
-    VERDICTS,
-    Claim,
-    loss_claims,
-    table_claims,
-)
 from secondorder.analysis.figures import (
     X_DESCRIPTIONS,
     X_LABELS,
@@ -33,6 +25,7 @@ from secondorder.analysis.figures import (
     build_panels,
     plot_loss_curves,
 )
+from secondorder.analysis.findings import VERDICTS, Finding, check_all
 from secondorder.analysis.records import CONTEXT_COLUMNS, FULL_TRAIN_SIZE, SPEC_COLUMNS, aggregate
 from secondorder.analysis.report import write_report
 from secondorder.analysis.style import (
@@ -54,30 +47,25 @@ __all__ = [
     "CONTEXT_COLUMNS",
     "DATASET_LABELS",
     "FULL_TRAIN_SIZE",
-    "LOSS_MARGIN",
     "MODEL_LABELS",
     "MODEL_ORDER",
-    "OBSERVED",
     "PALETTE",
     "PAPER_ACTIVATION",
     "PAPER_TABLE1",
-    "SECOND_ORDER_METHODS",
     "SPEC_COLUMNS",
-    "TABLE1_TOLERANCE_PP",
     "VERDICTS",
     "X_DESCRIPTIONS",
     "X_LABELS",
-    "Claim",
     "Curve",
+    "Finding",
     "Panel",
     "accuracy_summary",
     "accuracy_table",
     "aggregate",
     "build_panels",
-    "loss_claims",
+    "check_all",
     "optimizer_colour",
     "optimizer_label",
     "plot_loss_curves",
-    "table_claims",
     "write_report",
 ]

@@ -52,7 +52,8 @@ class Finding:
     columns: tuple[str, ...] = ()
     rows: list[tuple[str, ...]] = field(default_factory=list)
     run_ids: frozenset[str] = frozenset()
-    notes: list[str] = field(default_factory=list)
+    # Artifact kinds that show it ("kind" or "kind:x"); the report links those with its runs.
+    shown_by: tuple[str, ...] = ("loss_curves:epoch",)
 
 
 def not_in_study(finding: Finding, what: str) -> Finding:
@@ -80,11 +81,11 @@ def all_of(verdicts: Sequence[str]) -> str:
 
 
 def count_text(verdicts: Sequence[str], what: str) -> str:
-    """'2 of 3 <what> hold, 1 does not hold, 0 inconclusive'."""
+    """'holds in 2 of 3 <what>, does not hold in 1, inconclusive in 0'."""
     return (
-        f"{sum(v == HOLDS for v in verdicts)} of {len(verdicts)} {what} hold, "
-        f"{sum(v == FAILS for v in verdicts)} do not, {sum(v == UNCLEAR for v in verdicts)} "
-        "inconclusive"
+        f"holds in {sum(v == HOLDS for v in verdicts)} of {len(verdicts)} {what}, does not "
+        f"hold in {sum(v == FAILS for v in verdicts)}, inconclusive in "
+        f"{sum(v == UNCLEAR for v in verdicts)}"
     )
 
 

@@ -43,6 +43,7 @@ def check(rows: pd.DataFrame) -> Finding:
         f"{tolerance} percentage points of Table 1 -> holds; outside -> does not hold (at "
         "reduced scale: inconclusive). The finding: majority.",
         verdict=UNCLEAR,
+        shown_by=("accuracy_table",),
         summary="",
         columns=("Setting", "Ours (%)", "Paper (%)", "Difference", "Verdict"),
     )

@@ -79,7 +79,7 @@ def _time_text(seconds: np.ndarray) -> str:
     if not len(reached):
         return "not reached"
     text = f"{reached.mean():.3g}"
-    if len(seconds) > 1:
+    if len(reached) > 1:
         text += f" ({reached.min():.3g}-{reached.max():.3g})"
     if len(reached) < len(seconds):
         text += f", reached by {len(reached)}/{len(seconds)} seeds"
@@ -104,6 +104,7 @@ def check(rows: pd.DataFrame, times: pd.DataFrame | None = None) -> Finding:
         "margin or SGD never reaches the target while one does); SQN fastest the same way "
         "among SHG, SQN and SR1. Each part: majority of the settings; the finding: both parts.",
         verdict=UNCLEAR,
+        shown_by=("time_to_target", "loss_curves:time"),
         summary="",
         columns=("Setting", "Time to target, s (mean, min-max)", "SGD first", "SQN fastest"),
     )
