@@ -339,3 +339,13 @@ def test_table1_three_outcomes(accuracy, subset, expected):
 def test_check_all_lists_every_finding_once():
     keys = [f.key for f in findings.check_all(table(run("sgd", SGD), run("shg", scaled(0.5))))]
     assert keys == ["f1", "f2", "f3", "f4", "f5", "f6", "t1"]
+
+
+def test_failed_and_empty_studies_are_inconclusive_not_errors():
+    failed = run("shg", scaled(0.5), status="failed")
+    checked = findings.check_all(table(run("sgd", SGD), failed))
+    assert [f.verdict for f in checked][:2] == ["inconclusive", "inconclusive"]
+    assert checked[0].summary.startswith(findings.NOT_IN_STUDY)  # the failed run is left out
+    no_metrics = pd.DataFrame({"run_id": ["r"], "status": ["failed"], "epoch": [math.nan]})
+    for rows in (no_metrics, no_metrics.iloc[0:0], table(failed)):
+        assert {f.verdict for f in findings.check_all(rows)} == {"inconclusive"}

@@ -12,6 +12,7 @@ import pytest
 from test_analysis import DECREASING, write_run
 
 from secondorder import analysis, study
+from secondorder.analysis import report as report_module
 from secondorder.analysis.html import markdown_to_html, slug
 
 REPO = Path(__file__).resolve().parents[1]
@@ -187,3 +188,13 @@ def test_html_must_sit_next_to_the_markdown(tmp_path):
     with pytest.raises(ValueError, match="must sit next to"):
         analysis.write_report([], tmp_path / "a" / "r.md", out_html=tmp_path / "b" / "r.html")
     assert not (tmp_path / "a" / "r.md").exists()
+
+
+def test_time_to_target_comes_from_the_table2_artifact(tmp_path):
+    csv = tmp_path / "table2.csv"
+    csv.write_text(
+        "dataset,model,optimizer,method,seed,time_to_target_s\nmnist,lenet,sgd,sgd,0,4\n"
+    )
+    artifacts = [{"name": "table2", "kind": "time_to_target", "outputs": [tmp_path / "t.md", csv]}]
+    assert report_module.time_to_target_table(artifacts)["time_to_target_s"].tolist() == [4]
+    assert report_module.time_to_target_table([]) is None

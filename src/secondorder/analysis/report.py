@@ -298,6 +298,15 @@ def _beyond_the_paper(
     return lines or ["None in this study."]
 
 
+def time_to_target_table(artifacts: Sequence[Mapping[str, Any]]) -> pd.DataFrame | None:
+    """The CSV of the study's Table 2 artifact (kind "time_to_target"), if it has one."""
+    for art in artifacts:
+        if art["kind"] == "time_to_target":
+            csvs = [Path(p) for p in art.get("outputs", []) if Path(p).suffix == ".csv"]
+            return pd.read_csv(csvs[0]) if csvs else None
+    return None
+
+
 def write_report(
     artifacts: Sequence[Mapping[str, Any]],
     out_md: Path,
@@ -321,7 +330,7 @@ def write_report(
         raise ValueError(f"the HTML report must sit next to {out_md} (its links are relative)")
     tables = {a["name"]: read_aggregated(Path(a["aggregated"])) for a in artifacts}
     rows = _all_rows(tables)
-    checked = findings.check_all(rows)
+    checked = findings.check_all(rows, times=time_to_target_table(artifacts))
     artifact_runs = {n: set(t["run_id"]) if len(t) else set() for n, t in tables.items()}
 
     text: list[str] = []

@@ -34,6 +34,7 @@ from secondorder.analysis.findings.base import (
 )
 from secondorder.analysis.findings.table1 import TABLE1_TOLERANCE_PP
 from secondorder.analysis.findings.time_to_target import TARGET_ACCURACY, TIME_MARGIN
+from secondorder.analysis.records import CONTEXT_COLUMNS, SPEC_COLUMNS
 
 __all__ = [
     "FAILS",
@@ -53,9 +54,20 @@ __all__ = [
 ]
 
 
+# The columns every check reads (an empty table still has them).
+EMPTY_COLUMNS = (*SPEC_COLUMNS, *CONTEXT_COLUMNS, "epoch", "iteration", "train_time_s")
+
+
 def check_all(rows: pd.DataFrame, *, times: pd.DataFrame | None = None) -> list[Finding]:
     """Every finding, in the report's order (the issue's six, then Table 1). `times`: the
-    Table 2 CSV when the study has one (else finding 3 computes it from the rows)."""
+    Table 2 CSV when the study has one (else finding 3 computes it from the rows).
+
+    Only finished and diverged runs count: a run that failed (crashed) says nothing about its
+    optimizer; the report's scale section counts it."""
+    if "status" in rows:
+        rows = rows[rows["status"].isin(["finished", "diverged"])]
+    if rows.empty or not {"epoch", "train_loss", "test_accuracy"} <= set(rows):
+        rows = pd.DataFrame(columns=[*EMPTY_COLUMNS, "train_loss", "test_accuracy"])
     return [
         per_epoch.check(rows),
         gd.check(rows),
