@@ -309,17 +309,6 @@ def reference_curves(
     return best, groups[best]
 
 
-def losses_at_end(
-    curves: dict[str, RunCurve], runs: pd.DataFrame, epoch: float
-) -> dict[str, Stats]:
-    """Seed statistics of each optimizer preset's loss at one epoch."""
-    at = np.array([epoch])
-    return {
-        str(preset): seed_stats([curves[r] for r in group["run_id"]], at)
-        for preset, group in runs.groupby("optimizer", sort=True)
-    }
-
-
 @dataclass
 class SettingComparison:
     """One optimizer preset against SGD in one setting."""
