@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from secondorder import analysis
+from secondorder.analysis import findings
 from secondorder.analysis.figures import curve_label
 from secondorder.cost import CostCounters
 
@@ -328,9 +329,9 @@ def test_accuracy_table_with_two_activations(tmp_path):
         "| LeNet (relu) | 98.00 |  |" in text
         and "| DRN (ResNet-18) (relu) | 99.30 | 99.3 |" in text
     )
-    claims = analysis.table_claims("t", summary)
-    assert [c.where for c in claims] == ["MNIST / LeNet", "MNIST / DRN (ResNet-18)"]
-    assert [c.verdict for c in claims] == ["holds", "holds"]
+    table1 = findings.table1.check(analysis.records.read_aggregated(tmp_path / "a.csv"))
+    assert [row[0] for row in table1.rows] == ["MNIST / LeNet", "MNIST / DRN (ResNet-18)"]
+    assert [row[-1] for row in table1.rows] == ["holds", "holds"]
 
 
 def _summary_row(dataset: str, model: str, mean: float, *, subset: float | None = None) -> dict:
@@ -357,7 +358,7 @@ def _summary_row(dataset: str, model: str, mean: float, *, subset: float | None 
     }
 
 
-def test_table_claims_tolerance():
+def test_table1_entry_tolerance():
     summary = pd.DataFrame(
         [
             _summary_row("mnist", "lenet", 99.0),  # -0.2 <= 0.5: holds
@@ -366,117 +367,8 @@ def test_table_claims_tolerance():
             _summary_row("cifar10", "resnet18", math.nan),  # no value: inconclusive
         ]
     )
-    verdicts = [c.verdict for c in analysis.table_claims("table1", summary)]
+    verdicts = [findings.table1.entry_verdict(row) for row in summary.to_dict("records")]
     assert verdicts == ["holds", "does not hold", "inconclusive", "inconclusive"]
-
-
-def _panel(curves: dict[str, tuple[str, list[float], int]], seeds: int = 1) -> analysis.Panel:
-    """A panel of curves: optimizer -> (method, losses per epoch, diverged runs)."""
-    out = []
-    for name, (method, losses, diverged) in curves.items():
-        y = np.array(losses, dtype=float)
-        out.append(
-            analysis.Curve(
-                key=(name,),
-                optimizer=name,
-                method=method,
-                x=np.arange(len(y), dtype=float),
-                y=y,
-                y_min=y * 0.99,
-                y_max=y * 1.01,
-                epoch=np.arange(len(y), dtype=float),
-                n_runs=seeds,
-                diverged_points=[(0.0, 1.0)] * diverged,
-                time_per_epoch={"sgd": 1.0}.get(name, 30.0),
-            )
-        )
-    return analysis.Panel({"dataset": "mnist", "model": "lenet"}, out)
-
-
-def _verdict(claims, statement_start):
-    return next(c for c in claims if c.statement.startswith(statement_start))
-
-
-def test_loss_claims_constructed_cases():
-    holds = _panel({"sgd": ("sgd", [2, 1, 0.5], 0), "shg": ("shg", [2, 0.5, 0.2], 0)})
-    claims = analysis.loss_claims("fig2", [holds], x="time")
-    best = _verdict(claims, "lowest final")
-    assert best.verdict == analysis.OBSERVED and best.value == "SHG"
-    assert _verdict(claims, "second-order").verdict == "holds"
-    assert _verdict(claims, "SGD takes less wall time").verdict == "holds"
-
-    worse = _panel(
-        {"sgd": ("sgd", [2, 1, 0.5], 0), "sqn": ("sqn", [2, 1.5, 1.0], 0), "sr1": ("lsr1", [2], 1)}
-    )
-    claims = analysis.loss_claims("fig2", [worse])
-    assert _verdict(claims, "second-order").verdict == "does not hold"
-    assert _verdict(claims, "lowest final").value == "SGD"
-    assert "SR1 (diverged)" in _verdict(claims, "lowest final").evidence
-
-    close = _panel({"sgd": ("sgd", [2, 1, 0.5], 0), "shg": ("shg", [2, 1, 0.49], 0)})
-    assert _verdict(analysis.loss_claims("f", [close]), "second-order").verdict == "inconclusive"
-
-    # Several seeds: a 3% gap is within the margin and the bands overlap -> inconclusive;
-    # a clear gap with separated bands holds.
-    clear = _panel({"sgd": ("sgd", [2, 1, 0.5], 0), "shg": ("shg", [2, 1, 0.3], 0)}, seeds=3)
-    assert _verdict(analysis.loss_claims("f", [clear]), "second-order").verdict == "holds"
-
-
-def test_report_lists_artifacts_scale_and_claims(study, tmp_path):
-    results = tmp_path / "results"
-    agg_fig, agg_tab = results / "aggregated" / "fig2.csv", results / "aggregated" / "table1.csv"
-    analysis.aggregate(study["sgd"] + study["shg"] + study["sr1"] + study["gd"], agg_fig)
-    analysis.aggregate(study["sgd"] + study["cifar"], agg_tab)
-    fig = [results / "figures" / "fig2.png", results / "figures" / "fig2.pdf"]
-    analysis.plot_loss_curves(agg_fig, *fig, x="epoch", title="Figure 2")
-    tab = [results / "tables" / f"table1.{ext}" for ext in ("md", "tex", "csv")]
-    analysis.accuracy_table(agg_tab, *tab, title="Table 1")
-    artifacts = [
-        {
-            "name": "table1",
-            "kind": "accuracy_table",
-            "title": "Table 1",
-            "aggregated": agg_tab,
-            "outputs": tab,
-        },
-        {
-            "name": "fig2",
-            "kind": "loss_curves",
-            "title": "Figure 2",
-            "aggregated": agg_fig,
-            "outputs": fig,
-            "x": "epoch",
-            "lines": "optimizer",
-        },
-    ]
-    metrics = results / "metrics.json"
-    claims = analysis.write_report(artifacts, results / "report.md", metrics_json=metrics)
-    text = (results / "report.md").read_text()
-    assert "![Figure 2](figures/fig2.png)" in text
-    assert "[fig2.pdf](figures/fig2.pdf)" in text and "[table1.tex](tables/table1.tex)" in text
-    assert "| LeNet | 98.00 ± 1.41 | 99.2 | 70.00 | 69 |" in text
-    assert "- Epochs: 2" in text and "`train.gz`: `f00d`" in text
-    assert "matches the original release" in text
-    assert "## Claims" in text
-    by_where = {(c.artifact, c.where, c.statement[:12]): c for c in claims}
-    # MNIST LeNet at reduced scale, 98.0 vs 99.2: outside 0.5 -> inconclusive (subset).
-    assert by_where[("table1", "MNIST / LeNet", "SGD reaches ")].verdict == "inconclusive"
-    # CIFAR-10 full set, 70.0 vs 69: within 2 points -> holds.
-    assert by_where[("table1", "CIFAR-10 / LeNet", "SGD reaches ")].verdict == "holds"
-    # SHG's loss is half of SGD's with separated seed ranges: holds.
-    assert by_where[("fig2", "MNIST / LeNet", "second-order")].verdict == "holds"
-    assert by_where[("fig2", "MNIST / LeNet", "lowest final")].value == "SHG"
-    numbers = json.loads(metrics.read_text())
-    assert numbers["table1"]["mnist-lenet-tanh-standard-sgd-bs100"] == {
-        "best_test_accuracy": pytest.approx(98.0),
-        "runs": 2,
-        "diverged_runs": 0,
-        "failed_runs": 0,
-    }
-    assert numbers["claims"]["fig2"] == {"holds": 1, "does_not_hold": 0, "inconclusive": 0}
-
-
-# -- Table 2: time to target
 
 
 def test_time_to_target_first_evaluation_at_or_above_the_target(tmp_path):

@@ -172,7 +172,8 @@ def test_full_dag_on_the_test_config(tmp_path):
                 assert output.read_bytes().startswith(MAGIC[output.suffix]), output
     report = (results / "report.md").read_text()
     assert "![Figure 2 (test scale)](figures/fig02_loss_epochs_mnist.png)" in report
-    assert "## Claims" in report
+    assert "## Verdicts" in report
+    assert "data:image/png;base64," in (results / "report.html").read_text()
     assert "| SGD |" in (results / "tables/table2_time_to_target.md").read_text()
     metrics = json.loads((results / "metrics.json").read_text())
     assert set(config["artifacts"]) <= set(metrics)

@@ -9,5 +9,7 @@ rule aggregate:
         "results/logs/aggregate/{artifact}.log",
     benchmark:
         "results/benchmarks/aggregate/{artifact}.tsv"
+    conda:
+        CONDA_ENV
     script:
         "../scripts/aggregate.py"

@@ -26,16 +26,22 @@ def schema_message(error):
     cause = error.__cause__ or error.__context__
     if not isinstance(cause, ValidationError):
         return str(error)
-    path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in cause.absolute_path)
+    path = "".join(
+        f"[{p}]" if isinstance(p, int) else f".{p}" for p in cause.absolute_path
+    )
     return f"{path.lstrip('.') or 'top level'}: {cause.message}"
 
 
 # Snakemake has already merged the config files into `config`, but with a reader that lets a
 # duplicate key win silently and reads 1e-3 as a string: read them again with ours (the same
 # for every entry point), then apply the `--config key=value` overrides on top.
-CONFIG_FILES = [str(path) for path in workflow.overwrite_configfiles] or [study.DEFAULT_CONFIG]
+CONFIG_FILES = [str(path) for path in workflow.overwrite_configfiles] or [
+    study.DEFAULT_CONFIG
+]
 try:
-    RAW_CONFIG, STUDY = study.load_config_files(CONFIG_FILES, workflow.config_settings.config)
+    RAW_CONFIG, STUDY = study.load_config_files(
+        CONFIG_FILES, workflow.config_settings.config
+    )
 except ConfigError as error:
     config_error(str(error))
 try:  # the schema documents the config; study.load_config has checked all of it already
@@ -65,7 +71,9 @@ KIND_OUTPUTS = {
     ],
 }
 # Preset name -> method, in the config's order: fixes each preset's colour in every figure.
-PRESET_METHODS = {name: preset["method"] for name, preset in STUDY["optimizers"].items()}
+PRESET_METHODS = {
+    name: preset["method"] for name, preset in STUDY["optimizers"].items()
+}
 
 
 def artifacts_of_kind(kind):
@@ -89,12 +97,14 @@ def uses_cuda(device):
 
 
 TRAIN_GPUS = 1 if uses_cuda(STUDY["device"]) else 0
-# The analysis code (every module of the subpackage) is an input of the analysis rules: editing
+# The analysis code (every module of the subpackage, findings/ included) is an input of the analysis rules: editing
 # it redraws figures and tables (cheap). Training code is not an input of training (hours); see
 # train.smk.
 ANALYSIS_CODE = sorted(
     str(path)
-    for path in Path(importlib.util.find_spec("secondorder.analysis").origin).parent.glob("*.py")
+    for path in Path(
+        importlib.util.find_spec("secondorder.analysis").origin
+    ).parent.rglob("*.py")
 )
 
 
@@ -127,7 +137,12 @@ def artifact_outputs(name):
 
 def all_targets():
     outputs = [path for name in STUDY["artifacts"] for path in artifact_outputs(name)]
-    return [*outputs, "results/report.md", "results/metrics.json"]
+    return [
+        *outputs,
+        "results/report.md",
+        "results/report.html",
+        "results/metrics.json",
+    ]
 
 
 # -- input and params functions of the rules
@@ -203,3 +218,14 @@ def report_artifacts(wildcards):
         }
         for name, entry in STUDY["artifacts"].items()
     ]
+
+
+def report_summaries(wildcards):
+    """Every run's summary.json (data checksums, device and software for the report)."""
+    return [f"results/runs/{run_id}/summary.json" for run_id in RUNS]
+
+
+def report_settings(wildcards):
+    """The settings of the study that the report lists."""
+    keys = ("seeds", "device", "run", "model_defaults", "optimizers", "tuning")
+    return {key: STUDY[key] for key in keys}

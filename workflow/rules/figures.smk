@@ -6,12 +6,14 @@ rule figure:
     output:
         png="results/figures/{figure}.png",
         pdf="results/figures/{figure}.pdf",
-    params:
-        options=figure_options,
     log:
         "results/logs/figures/{figure}.log",
     benchmark:
         "results/benchmarks/figures/{figure}.tsv"
+    conda:
+        CONDA_ENV
+    params:
+        options=figure_options,
     script:
         "../scripts/figure.py"
 
@@ -25,12 +27,14 @@ rule table:
         md="results/tables/{table}.md",
         tex="results/tables/{table}.tex",
         csv="results/tables/{table}.csv",
-    params:
-        title=table_title,
     log:
         "results/logs/tables/{table}.log",
     benchmark:
         "results/benchmarks/tables/{table}.tsv"
+    conda:
+        CONDA_ENV
+    params:
+        title=table_title,
     script:
         "../scripts/table.py"
 
@@ -45,12 +49,14 @@ rule time_to_target:
         md="results/tables/{time_table}.md",
         tex="results/tables/{time_table}.tex",
         csv="results/tables/{time_table}.csv",
-    params:
-        options=time_table_options,
     log:
         "results/logs/tables/{time_table}.log",
     benchmark:
         "results/benchmarks/tables/{time_table}.tsv"
+    conda:
+        CONDA_ENV
+    params:
+        options=time_table_options,
     script:
         "../scripts/time_to_target.py"
 
@@ -64,11 +70,13 @@ rule cg_diagnostics:
         png="results/figures/{cg_figure}.png",
         pdf="results/figures/{cg_figure}.pdf",
         csv="results/figures/{cg_figure}.csv",
-    params:
-        options=cg_figure_options,
     log:
         "results/logs/figures/{cg_figure}.log",
     benchmark:
         "results/benchmarks/figures/{cg_figure}.tsv"
+    conda:
+        CONDA_ENV
+    params:
+        options=cg_figure_options,
     script:
         "../scripts/cg_diagnostics.py"

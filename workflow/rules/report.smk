@@ -1,17 +1,23 @@
 rule report:
-    """The report: study scale, every artifact, and the paper's claims checked on them; plus
+    """The claims report (Markdown, and one HTML page with the figures inline): verdicts of the
+    paper's findings on every artifact's runs, the settings, models, data and software; plus
     results/metrics.json (headline numbers, the DVC metrics file)."""
     input:
         artifacts=report_inputs,
+        summaries=report_summaries,
         code=ANALYSIS_CODE,
     output:
         report="results/report.md",
+        html="results/report.html",
         metrics="results/metrics.json",
-    params:
-        artifacts=report_artifacts,
     log:
         "results/logs/report.log",
     benchmark:
         "results/benchmarks/report.tsv"
+    conda:
+        CONDA_ENV
+    params:
+        artifacts=report_artifacts,
+        settings=report_settings,
     script:
         "../scripts/report.py"

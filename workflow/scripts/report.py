@@ -1,4 +1,4 @@
-"""Glue of rule report: every artifact -> results/report.md and results/metrics.json."""
+"""Glue of rule report: every artifact -> results/report.md, report.html and metrics.json."""
 
 import logging
 from pathlib import Path
@@ -7,8 +7,13 @@ from secondorder.analysis import write_report
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 logging.basicConfig(filename=smk.log[0], filemode="w", level=logging.INFO)
-claims = write_report(
-    smk.params.artifacts, Path(smk.output.report), metrics_json=Path(smk.output.metrics)
+findings = write_report(
+    smk.params.artifacts,
+    Path(smk.output.report),
+    metrics_json=Path(smk.output.metrics),
+    out_html=Path(smk.output.html),
+    settings=smk.params.settings,
+    summaries=[Path(p) for p in smk.input.summaries],
 )
-for claim in claims:
-    logging.info("%s | %s | %s: %s", claim.artifact, claim.where, claim.statement, claim.verdict)
+for finding in findings:
+    logging.info("%s: %s (%s)", finding.key, finding.verdict, finding.summary)

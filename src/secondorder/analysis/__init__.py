@@ -15,24 +15,16 @@ thin wrappers. One module per idea:
 - :mod:`~secondorder.analysis.metrics`: headline numbers, keyed by every setting
   (:func:`headline_metrics`);
 - :mod:`~secondorder.analysis.tabular`: one Markdown/LaTeX table writer for all tables;
-- :mod:`~secondorder.analysis.claims`: the paper's claims checked on the same data;
-- :mod:`~secondorder.analysis.report`: the Markdown report and its metrics (:func:`write_report`);
+- :mod:`~secondorder.analysis.findings`: the paper's findings, one rule each, checked on the
+  same data (:func:`~secondorder.analysis.findings.check_all`);
+- :mod:`~secondorder.analysis.report`: the claims report and its metrics (:func:`write_report`);
+- :mod:`~secondorder.analysis.html`: the report as one HTML page with the figures inline;
 - :mod:`~secondorder.analysis.style`: labels, colours and ordering shared by all of them.
 """
 
 from __future__ import annotations
 
 from secondorder.analysis.cg_diagnostics import plot_cg_diagnostics, run_diagnostics
-from secondorder.analysis.claims import (
-    LOSS_MARGIN,
-    OBSERVED,
-    SECOND_ORDER_METHODS,
-    TABLE1_TOLERANCE_PP,
-    VERDICTS,
-    Claim,
-    loss_claims,
-    table_claims,
-)
 from secondorder.analysis.figures import (
     X_DESCRIPTIONS,
     X_LABELS,
@@ -41,6 +33,7 @@ from secondorder.analysis.figures import (
     build_panels,
     plot_loss_curves,
 )
+from secondorder.analysis.findings import VERDICTS, Finding, check_all
 from secondorder.analysis.metrics import headline_metrics, setting_key
 from secondorder.analysis.records import CONTEXT_COLUMNS, FULL_TRAIN_SIZE, SPEC_COLUMNS, aggregate
 from secondorder.analysis.report import write_report
@@ -72,30 +65,26 @@ __all__ = [
     "CONTEXT_COLUMNS",
     "DATASET_LABELS",
     "FULL_TRAIN_SIZE",
-    "LOSS_MARGIN",
     "MODEL_LABELS",
     "MODEL_ORDER",
-    "OBSERVED",
     "PALETTE",
     "PAPER_ACTIVATION",
     "PAPER_TABLE1",
     "PAPER_TABLE2",
     "PAPER_TARGETS",
-    "SECOND_ORDER_METHODS",
     "SPEC_COLUMNS",
-    "TABLE1_TOLERANCE_PP",
     "VERDICTS",
     "X_DESCRIPTIONS",
     "X_LABELS",
-    "Claim",
     "Curve",
+    "Finding",
     "Panel",
     "accuracy_summary",
     "accuracy_table",
     "aggregate",
     "build_panels",
+    "check_all",
     "headline_metrics",
-    "loss_claims",
     "optimizer_colour",
     "optimizer_label",
     "plot_cg_diagnostics",
@@ -105,7 +94,6 @@ __all__ = [
     "run_diagnostics",
     "run_times",
     "setting_key",
-    "table_claims",
     "time_summary",
     "time_to_target_table",
     "write_report",

@@ -1,0 +1,106 @@
+"""Finding 6: second-order methods fail with a fixed learning rate; line search is essential
+(Section 4.4, Figure 12)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from secondorder.analysis.findings.base import (
+    FAILS,
+    HOLDS,
+    LOSS_MARGIN,
+    SETTING_COLUMNS,
+    UNCLEAR,
+    Finding,
+    common_range,
+    count_text,
+    direction,
+    loss_column,
+    majority,
+    not_in_study,
+    ratio,
+    ratio_text,
+    reference_curves,
+    run_curves,
+    runs_table,
+    seed_stats,
+    setting_label,
+)
+from secondorder.analysis.style import optimizer_label
+
+DIRECTION_VERDICT = {"up": HOLDS, "down": FAILS, "flat": UNCLEAR, "n/a": UNCLEAR}
+
+
+def check(rows: pd.DataFrame) -> Finding:
+    """Each fixed-step run group (a second-order preset with ``line_search: false``) against the
+    line-search preset of the same method in the same setting (the best one when several), at
+    the last common epoch; a diverged fixed-step run has an infinite loss there, so an
+    explosion (the paper's failure mode) counts as failing."""
+    finding = Finding(
+        key="f6",
+        title="Second-order methods fail with a fixed learning rate; line search is essential",
+        paper="Sections 3.4 and 4.4; Figure 12",
+        rule="Per setting and method: fixed-step loss / line-search loss at the last common "
+        f"epoch (diverged: infinite): above 1 + {LOSS_MARGIN:.0%} -> holds, below "
+        f"1 - {LOSS_MARGIN:.0%} -> does not hold, else inconclusive. The finding: majority.",
+        verdict=UNCLEAR,
+        summary="",
+        columns=(
+            "Setting",
+            "Fixed step",
+            "Line search",
+            "At epoch",
+            "Loss (fixed)",
+            "Loss (line search)",
+            "Ratio",
+            "Verdict",
+        ),
+    )
+    runs = runs_table(rows)
+    fixed = runs[runs["fixed_step"]] if len(runs) else runs
+    if fixed.empty:
+        return not_in_study(finding, "no second-order run with a fixed learning rate")
+    curves = run_curves(rows, loss_column(rows))
+    verdicts, used = [], set()
+    for key, group in fixed.groupby([*SETTING_COLUMNS, "method", "optimizer"], sort=True):
+        setting = dict(zip(SETTING_COLUMNS, key[:-2], strict=True))
+        method, preset = key[-2], key[-1]
+        same = runs[(runs[list(SETTING_COLUMNS)] == pd.Series(setting)).all(axis=1)]
+        searching = same[~same["fixed_step"]]
+        reference = reference_curves(curves, searching, method)
+        if reference is None:
+            continue
+        ls_preset, ls_curves = reference
+        own = [curves[r] for r in group["run_id"]]
+        span = common_range([*own, *ls_curves])
+        if span is None:
+            continue
+        at = np.array([span[1]])
+        ours, theirs = seed_stats(own, at), seed_stats(ls_curves, at)
+        value = ratio(float(ours.mean[0]), float(theirs.mean[0]))
+        verdict = DIRECTION_VERDICT[direction(value)]
+        verdicts.append(verdict)
+        lr = json.loads(group["hparams"].iloc[0]).get("lr")
+        finding.rows.append(
+            (
+                setting_label(setting),
+                f"{optimizer_label(preset)}" + (f" (lr {lr:g})" if lr is not None else ""),
+                optimizer_label(ls_preset),
+                f"{span[1]:.3g}",
+                ours.text(),
+                theirs.text(),
+                ratio_text(value),
+                verdict,
+            )
+        )
+        used |= set(group["run_id"])
+        used |= set(searching.loc[searching["optimizer"] == ls_preset, "run_id"])
+    if not verdicts:
+        return not_in_study(finding, "no fixed-step run with a line-search counterpart")
+    finding.verdict = majority(verdicts)
+    finding.summary = count_text(verdicts, "settings")
+    finding.run_ids = frozenset(used)
+    return finding
