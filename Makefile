@@ -23,7 +23,10 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
 
+# The config is checked first: Snakemake reads --configfile itself, and a YAML syntax error
+# there would name neither the file nor the line.
 study: $(VENV)/.installed  ## run the study (default: the laptop-scale config/quick.yaml)
+	$(BIN)/secondorder expand --config $(CONFIG) > /dev/null
 	$(BIN)/snakemake --configfile $(CONFIG) --cores $(CORES)
 
 test: $(VENV)/.installed  ## the whole test suite, slow tests included
