@@ -47,6 +47,7 @@ if not workflow.overwrite_configfiles:
 include: "workflow/rules/common.smk"  # checks the config, then maps runs and artifacts to files
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/tuning.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/report.smk"
@@ -61,6 +62,8 @@ localrules:
     time_to_target,
     cg_diagnostics,
     report,
+    select,
+    tuning_report,
 
 
 rule all:

@@ -439,12 +439,19 @@ def load(
     train_subset: int | None = None,
     test_subset: int | None = None,
     seed: int = 0,
+    holdout: int | float | None = None,
+    evaluate_on: str = "test",
 ) -> InMemoryData:
     """Load a bundle onto ``device`` as normalised float32, optionally stratified subsets.
 
     Subsets are :func:`stratified_indices` with ``seed`` (the same seed for train and test).
     Normalisation always uses the per-channel mean/std of the *full* training set, so a subset
     does not change the input scaling.
+
+    ``holdout`` (a count, or a fraction of the training subset) carves a stratified validation
+    split out of the training subset (:func:`split_validation`); the training tensors are the
+    rest. With ``evaluate_on="validation"`` the split takes the place of the test set (``x_test``,
+    ``y_test``) and the bundle's test set is dropped unread: a tuning run never sees it.
     """
     bundle = Path(bundle)
     if not bundle.is_file():
@@ -455,7 +462,19 @@ def load(
         raise _bad_bundle(bundle, f"torch.load failed: {_brief(exc, 120)}") from exc
     meta = _check_bundle(bundle, obj)
     x_train, y_train = _subset(obj["x_train"], obj["y_train"], train_subset, seed, "train_subset")
-    x_test, y_test = _subset(obj["x_test"], obj["y_test"], test_subset, seed, "test_subset")
+    if evaluate_on not in ("test", "validation"):
+        raise ConfigError(f"evaluate_on must be 'test' or 'validation', got {evaluate_on!r}")
+    if evaluate_on == "validation" and holdout is None:
+        raise ConfigError("evaluate_on='validation' needs a holdout (the validation split)")
+    if holdout is not None:
+        train_idx, validation_idx = split_validation(y_train, holdout)
+        x_val, y_val = x_train[validation_idx], y_train[validation_idx]
+        x_train, y_train = x_train[train_idx], y_train[train_idx]
+    if evaluate_on == "validation":
+        x_test, y_test = x_val, y_val
+        del obj["x_test"], obj["y_test"]
+    else:
+        x_test, y_test = _subset(obj["x_test"], obj["y_test"], test_subset, seed, "test_subset")
     channels = x_train.shape[1]
     mean = torch.tensor(meta["train_mean"], dtype=torch.float32, device=device)
     std = torch.tensor(meta["train_std"], dtype=torch.float32, device=device)
@@ -468,8 +487,10 @@ def load(
         meta,
         bundle=str(bundle),
         train_subset=train_subset,
-        test_subset=test_subset,
+        test_subset=None if evaluate_on == "validation" else test_subset,
         subset_seed=seed,
+        holdout=holdout,
+        evaluated_on=evaluate_on,
     )
     return InMemoryData(
         name=meta["name"],
@@ -548,6 +569,30 @@ def _subset(
         raise ConfigError(f"{what} must be an integer in 1..{y.numel()} (or null), got {n!r}")
     idx = stratified_indices(y, n, seed)
     return x[idx], y[idx]
+
+
+VALIDATION_SEED = 1  # the validation split's draw; subsets use seed 0
+
+
+def holdout_size(holdout: int | float, total: int) -> int:
+    """Samples held out: a count as it is, a fraction of ``total`` rounded (at least 1)."""
+    return max(1, round(holdout * total)) if isinstance(holdout, float) else holdout
+
+
+def split_validation(
+    labels: torch.Tensor, holdout: int | float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(training indices, validation indices) of a training set with ``labels``: a stratified
+    validation split of ``holdout`` samples (or that fraction of them, rounded, at least 1),
+    the same for every run, and the rest for training (both sorted)."""
+    total = labels.numel()
+    holdout = holdout_size(holdout, total)
+    if isinstance(holdout, bool) or not isinstance(holdout, int) or not 0 < holdout < total:
+        raise ConfigError(f"holdout must leave training samples: 1..{total - 1}, got {holdout!r}")
+    validation = stratified_indices(labels, holdout, VALIDATION_SEED)
+    keep = torch.ones(total, dtype=torch.bool)
+    keep[validation] = False
+    return torch.nonzero(keep).squeeze(1), validation
 
 
 def stratified_indices(labels: torch.Tensor, n: int, seed: int) -> torch.Tensor:

@@ -28,7 +28,7 @@ from secondorder.study import RunSpec
 log = logging.getLogger("secondorder.record")
 
 OUTPUTS = ("metrics.csv", "summary.json", "model.pt")
-REUSABLE_STATUSES = ("finished", "diverged")
+REUSABLE_STATUSES = ("finished", "diverged", "untuned")
 
 
 @functools.cache

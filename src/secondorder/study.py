@@ -42,6 +42,7 @@ TOP_LEVEL_KEYS = (
     "model_defaults",
     "optimizers",
     "tuning",
+    "search",
     "artifacts",
 )
 RUN_DEFAULTS: dict[str, Any] = {
@@ -75,7 +76,14 @@ ARTIFACT_KEYS = (
 )
 TUNING_MATCH_KEYS = ("dataset", "model", "optimizer", "activation", "variant", "batch_size")
 DEFAULT_CONFIG = "config/quick.yaml"  # the Snakefile's study when no --configfile is given
-_LATER_FIELDS: dict[str, Any] = {"eval_every": None}  # RunSpec fields -> default, see to_dict
+# RunSpec fields -> default, see to_dict
+_LATER_FIELDS: dict[str, Any] = {
+    "eval_every": None,
+    "holdout": None,
+    "evaluate_on": "test",
+    "search": None,
+}
+EVALUATION_SETS = ("test", "validation")
 
 
 @dataclass(frozen=True)
@@ -99,6 +107,9 @@ class RunSpec:
     chunk_size: int | None = 4096
     divergence_factor: float = 1000.0  # loss above this multiple of the initial loss = diverged
     eval_every: int | None = None  # extra logging point every this many iterations
+    holdout: int | float | None = None  # validation split held out of the training set
+    evaluate_on: str = "test"  # test | validation (a tuning run: the held-out split)
+    search: dict[str, Any] | None = field(default=None, hash=False)  # see secondorder.tuning
 
     def to_dict(self) -> dict[str, Any]:
         """All fields, except fields added later while they hold their default: a spec then
@@ -122,15 +133,28 @@ class RunSpec:
         return cls(**dict(values))
 
     @property
+    def setting(self) -> str:
+        """Dataset, model, activation and (unless standard) variant: ``mnist-lenet-tanh``."""
+        setting = f"{self.dataset}-{self.model}-{self.activation}"
+        return setting if self.variant == "standard" else f"{setting}-{self.variant}"
+
+    @property
     def run_id(self) -> str:
         """Readable and stable: the setting, the optimizer preset, batch size, seed and a hash
-        of the whole spec (so a changed hyperparameter, epoch count or subset gives a new id)."""
-        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        of the whole spec (so a changed hyperparameter, epoch count or subset gives a new id).
+
+        A tuning run says ``val`` before the hash. A run with a search hashes its search, not
+        the searched values: its id is the same before and after tuning fills them in."""
+        values = self.to_dict()
+        if self.search is not None:
+            space = self.search["space"]
+            values["hparams"] = {k: v for k, v in self.hparams.items() if k not in space}
+        canonical = json.dumps(values, sort_keys=True, separators=(",", ":"))
         digest = hashlib.sha256(canonical.encode()).hexdigest()[:6]
-        setting = f"{self.dataset}-{self.model}-{self.activation}"
-        if self.variant != "standard":
-            setting += f"-{self.variant}"
-        return f"{setting}__{self.optimizer}__bs{self.batch_size}__s{self.seed}__{digest}"
+        role = "__val" if self.evaluate_on == "validation" else ""
+        return (
+            f"{self.setting}__{self.optimizer}__bs{self.batch_size}__s{self.seed}{role}__{digest}"
+        )
 
 
 def load_config(
@@ -271,16 +295,34 @@ def _check_config(raw: Any) -> dict[str, Any]:
     config["optimizers"] = _check_optimizers(raw.get("optimizers"))
     config["artifacts"] = _check_artifacts(raw.get("artifacts"), config)
     config["tuning"] = _check_tuning(raw.get("tuning", []), config)
+    config["search"] = _check_search(raw.get("search"), config)
     return config
 
 
 def expand(config: Mapping[str, Any]) -> dict[str, RunSpec]:
-    """All unique runs of the study, keyed by run id (sorted, so the order is stable)."""
+    """All unique runs of the study, tuning runs included, keyed by run id (sorted, so the
+    order is stable)."""
+    from secondorder.tuning import trial_specs
+
     runs: dict[str, RunSpec] = {}
     for name in config["artifacts"]:
         for spec in _artifact_specs(config, name):
             runs[spec.run_id] = spec
+            for _, trials in trial_specs(spec):
+                runs.update((trial.run_id, trial) for trial in trials)
     return dict(sorted(runs.items()))
+
+
+def searches(config: Mapping[str, Any]) -> dict[str, RunSpec]:
+    """Selection group -> one final run of it (the group's seeds share the selection)."""
+    from secondorder.tuning import group_id
+
+    groups: dict[str, RunSpec] = {}
+    for name in config["artifacts"]:
+        for spec in _artifact_specs(config, name):
+            if spec.search is not None:
+                groups.setdefault(group_id(spec), spec)
+    return dict(sorted(groups.items()))
 
 
 def artifact_runs(config: Mapping[str, Any]) -> dict[str, list[str]]:
@@ -331,7 +373,7 @@ def _model_specs(
     )
     specs = []
     for dataset, preset, activation, variant, batch_size, seed in grid:
-        method, hparams = _preset_hparams(
+        method, hparams, space = _preset_hparams(
             config,
             preset,
             {
@@ -362,24 +404,52 @@ def _model_specs(
                 chunk_size=run["chunk_size"],
                 divergence_factor=run["divergence_factor"],
                 eval_every=run["eval_every"],
+                **_search_fields(config["search"], space),
             )
         )
     return specs
 
 
+def _search_fields(search: Mapping[str, Any], space: Mapping[str, list[Any]]) -> dict[str, Any]:
+    """The RunSpec fields of a final run whose preset searches ``space`` (none if empty)."""
+    if not space:
+        return {}
+    holdout = search["validation"] if search["final_training"] == "rest" else None
+    return {
+        "holdout": holdout,
+        "search": {
+            "space": dict(space),
+            "epochs": search["epochs"],
+            "validation": search["validation"],
+            "seeds": list(search["seeds"]),
+        },
+    }
+
+
 def _preset_hparams(
     config: Mapping[str, Any], preset: str, setting: Mapping[str, Any]
-) -> tuple[str, dict[str, Any]]:
-    """The method and fully resolved hyperparameters of a preset in one setting (tuning
-    entries that match the setting apply in order; later entries win)."""
+) -> tuple[str, dict[str, Any], dict[str, list[Any]]]:
+    """The method, the resolved pinned hyperparameters and the search space of a preset in
+    one setting (tuning entries that match the setting apply in order; later entries win).
+
+    Searched keys are left out of the pinned hyperparameters; their values are checked and
+    normalised like pinned ones (``1`` for a float becomes ``1.0``)."""
     from secondorder.optim import resolve_hparams
+    from secondorder.tuning import split_space
 
     entry = dict(config["optimizers"][preset])
     method = entry.pop("method")
     for rule in config["tuning"]:
         if all(setting.get(key) == value for key, value in rule["match"].items()):
             entry.update(rule["set"])
-    return method, resolve_hparams(method, entry)
+    pinned, space = split_space(entry, f"optimizers.{preset}")
+    first = {key: values[0] for key, values in space.items()}
+    hparams = resolve_hparams(method, {**pinned, **first})
+    space = {
+        key: [resolve_hparams(method, {**pinned, key: value})[key] for value in values]
+        for key, values in space.items()
+    }
+    return method, {k: v for k, v in hparams.items() if k not in space}, space
 
 
 def check_spec(values: Any) -> RunSpec:
@@ -411,7 +481,31 @@ def check_spec(values: Any) -> RunSpec:
     run = _check_run({key: values[key] for key in RUN_DEFAULTS if key in values}, "")
     _check_int(values["seed"], "seed", minimum=0, maximum=MAX_SEED)
     _check_sizes(run, dataset, {key: key for key in run}, "the run")
-    resolved = _check_hparams(method, hparams, hparams, "hparams")
+    holdout = values.get("holdout")
+    if holdout is not None and not (isinstance(holdout, float) and 0 < holdout < 1):
+        _check_int(holdout, "holdout", optional=True)
+    evaluate_on = _check_choice(values.get("evaluate_on", "test"), EVALUATION_SETS, "evaluate_on")
+    if evaluate_on == "validation" and holdout is None:
+        raise ConfigError("evaluate_on: 'validation' needs a holdout (the validation split)")
+    search = values.get("search")
+    space: dict[str, list[Any]] = {}
+    if search is not None:
+        search = _mapping(search, "search")
+        _check_keys(search, ("space", "epochs", "validation", "seeds"), "search")
+        space = _mapping(search.get("space"), "search.space")
+        if not space or not all(isinstance(v, list) and len(v) > 1 for v in space.values()):
+            raise ConfigError("search.space: expected hyperparameter -> list of 2+ values")
+        for key in space:
+            if key in hparams:
+                raise ConfigError(f"hparams.{key}: a searched key is not pinned in hparams")
+        _check_int(search.get("epochs"), "search.epochs")
+        _check_seeds(search.get("seeds"))
+    _check_space(
+        method, {**hparams, **{k: {"search": v} for k, v in space.items()}}, hparams, "hparams"
+    )
+    first = {key: values[0] for key, values in space.items()}
+    resolved = _check_hparams(method, {**hparams, **first}, hparams, "hparams")
+    resolved = {k: v for k, v in resolved.items() if k not in space}
     return RunSpec(**{**values, **run, "hparams": resolved})
 
 
@@ -596,6 +690,56 @@ def _check_hparams(
     raise ConfigError(f"{where}: {message}{context}")
 
 
+def _check_space(
+    method: str, entry: Mapping[str, Any], blame: Iterable[str], where: str, context: str = ""
+) -> None:
+    """Hyperparameters that may hold search spaces: every point of the grid must resolve."""
+    from secondorder.tuning import grid, split_space
+
+    pinned, space = split_space(entry, where)
+    for point in grid(space):
+        _check_hparams(method, {**pinned, **point}, blame, where, context)
+
+
+def _check_search(value: Any, config: Mapping[str, Any]) -> dict[str, Any]:
+    """The tuning stage's settings (see secondorder.tuning), checked against every run that
+    searches: the validation split must leave at least one batch to train on."""
+    from secondorder.data import holdout_size
+    from secondorder.tuning import FINAL_TRAINING, SEARCH_DEFAULTS
+
+    raw = _mapping(value, "search")
+    _check_keys(raw, tuple(SEARCH_DEFAULTS), "search")
+    search = {**SEARCH_DEFAULTS, **raw}
+    _check_int(search["epochs"], "search.epochs")
+    validation = search["validation"]
+    if isinstance(validation, float):
+        if not 0 < validation < 1:
+            raise ConfigError(
+                f"search.validation: expected a fraction in (0, 1) or a number of images, got "
+                f"{validation!r}"
+            )
+    else:
+        _check_int(validation, "search.validation")
+    _check_choice(search["final_training"], FINAL_TRAINING, "search.final_training")
+    seeds = _check_list(search["seeds"], "search.seeds")
+    for i, seed in enumerate(seeds):
+        _check_int(seed, f"search.seeds[{i}]", minimum=0, maximum=MAX_SEED)
+    checked = {**config, "search": search}
+    for name in config["artifacts"]:
+        for spec in _artifact_specs(checked, name):
+            if spec.search is None:
+                continue
+            n_train = spec.train_subset or TRAIN_SIZES[spec.dataset]
+            held = holdout_size(validation, n_train)
+            if held >= n_train or n_train - held < spec.batch_size:
+                raise ConfigError(
+                    f"search.validation: holding out {held} of the {n_train} training images "
+                    f"of {spec.run_id} (artifacts.{name}) leaves fewer than its batch size "
+                    f"{spec.batch_size} to train on; allowed: a smaller split"
+                )
+    return search
+
+
 def _check_model_defaults(value: Any) -> dict[str, dict[str, Any]]:
     from secondorder.models import MODELS
 
@@ -622,7 +766,7 @@ def _check_optimizers(value: Any) -> dict[str, dict[str, Any]]:
             raise ConfigError(f"{where}: missing key 'method'; choose one of: {', '.join(METHODS)}")
         method = _check_choice(preset["method"], tuple(METHODS), f"{where}.method")
         hparams = {k: v for k, v in preset.items() if k != "method"}
-        _check_hparams(method, hparams, hparams, where)
+        _check_space(method, hparams, hparams, where)
         presets[name] = preset
     return presets
 
@@ -689,7 +833,7 @@ def _check_tuning(value: Any, config: Mapping[str, Any]) -> list[dict[str, Any]]
             entry = dict(config["optimizers"][preset])
             method = entry.pop("method")
             context = f" (preset {preset!r}, which this rule matches)"
-            _check_hparams(method, {**entry, **changes}, changes, f"{where}.set", context)
+            _check_space(method, {**entry, **changes}, changes, f"{where}.set", context)
         rules.append({"match": match, "set": changes})
     checked = {**config, "tuning": rules}
     for setting in settings:  # rules that apply together must also fit together

@@ -27,7 +27,7 @@ import platform
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 
 import secondorder
-from secondorder import atomic, record
+from secondorder import atomic, record, tuning
 from secondorder import data as datasets
 from secondorder.cost import CostCounters
 from secondorder.curvature import Objective
@@ -47,6 +47,7 @@ from secondorder.optim import DATA_HPARAMS, build_optimizer
 from secondorder.study import RunSpec
 
 log = logging.getLogger("secondorder.train")
+_UNTUNED = "tuning selected nothing (every point of the search was excluded): not trained"
 
 METRIC_COLUMNS = (
     "epoch",
@@ -74,8 +75,13 @@ def train_run(
     device: str = "auto",
     progress: bool | None = None,
     threads: int = DEFAULT_THREADS,
+    selection: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Train one run and write ``metrics.csv`` and ``summary.json`` into ``out_dir``.
+
+    A run with a search (:mod:`secondorder.tuning`) needs its group's ``selection``: it trains
+    with the winner, or, when tuning selected nothing (every point diverged), records the
+    initial evaluation only, with status ``untuned``. The summary names the selection.
 
     A finished (or diverged) record of the same spec, data and training code already in
     ``out_dir`` is kept and returned without training (:mod:`secondorder.record`); any other
@@ -90,17 +96,31 @@ def train_run(
     """
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise ConfigError(f"threads must be a positive integer, got {threads!r}")
+    tuned = None
+    if spec.search is not None:
+        if selection is None:
+            raise ConfigError(
+                f"run {spec.run_id} searches {list(spec.search['space'])}: "
+                "pass the selection of its tuning runs"
+            )
+        spec = tuning.resolve(spec, selection)
+        tuned = {key: selection[key] for key in ("group", "status", "winner", "score", "rule")}
     summary = record.reusable_summary(out_dir, spec, datasets.bundle_digest(data_bundle))
     if summary is not None:  # before any GPU is taken: keeping a record needs none
         log.info("%s: kept its finished record (same spec, data and code)", spec.run_id)
         return summary
     # an unusable device is refused before anything is written; a GPU is locked for this run
     with device_lease(device) as leased, _torch_threads(threads):
-        return _recorded_run(spec, Path(data_bundle), Path(out_dir), leased, progress)
+        return _recorded_run(spec, Path(data_bundle), Path(out_dir), leased, progress, tuned)
 
 
 def _recorded_run(
-    spec: RunSpec, bundle: Path, out_dir: Path, device: torch.device, progress: bool | None
+    spec: RunSpec,
+    bundle: Path,
+    out_dir: Path,
+    device: torch.device,
+    progress: bool | None,
+    tuned: dict[str, Any] | None,
 ) -> dict[str, Any]:
     """Run ``spec`` in ``out_dir``; on failure write ``failed.json`` and re-raise."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -108,7 +128,7 @@ def _recorded_run(
     for debris in atomic.remove_stale_temporaries(out_dir):  # of an earlier, killed attempt
         log.info("removed %s, left by a writer that was killed", debris)
     try:
-        return _Run(spec, bundle, out_dir, device, progress).run()
+        return _Run(spec, bundle, out_dir, device, progress, tuned).run()
     except Exception as error:
         failure = {
             "run_id": spec.run_id,
@@ -141,8 +161,9 @@ class _Run:
         out_dir: Path,
         device: torch.device,
         progress: bool | None,
+        tuned: dict[str, Any] | None = None,
     ) -> None:
-        self.spec, self.out_dir, self.device = spec, out_dir, device
+        self.spec, self.out_dir, self.device, self.tuned = spec, out_dir, device, tuned
         self.show_progress = sys.stderr.isatty() if progress is None else progress
         torch.manual_seed(spec.seed)
         self.data = datasets.load(
@@ -151,6 +172,8 @@ class _Run:
             train_subset=spec.train_subset,
             test_subset=spec.test_subset,
             seed=0,  # the same subset for every run, whatever its seed
+            holdout=spec.holdout,
+            evaluate_on=spec.evaluate_on,
         )
         self.model = build_model(
             spec.model,
@@ -179,7 +202,7 @@ class _Run:
         self.iteration = 0
         self.train_time = 0.0
         self.rows: list[dict[str, float]] = []
-        self.status = "running"
+        self.status = "untuned" if tuned is not None and tuned["winner"] is None else "running"
         self.diverged_at: dict[str, float] | None = None
         self.resumed_from_epoch: int | None = None
 
@@ -346,23 +369,26 @@ class _Run:
         finite_accuracies = [
             r["test_accuracy"] for r in self.rows if math.isfinite(r["test_accuracy"])
         ]
+        evaluated = self.spec.evaluate_on  # metrics.csv's test_* columns hold this set
         summary = {
             "run_id": self.spec.run_id,
             "spec": self.spec.to_dict(),
             "status": self.status,
+            "evaluated_on": evaluated,
             "epochs_completed": self.epoch,
             "iterations": self.iteration,
             "train_time_s": self.train_time,
             "final": {
                 "train_loss": final["train_loss"],
-                "test_loss": final["test_loss"],
-                "test_accuracy": final["test_accuracy"],
+                f"{evaluated}_loss": final["test_loss"],
+                f"{evaluated}_accuracy": final["test_accuracy"],
             },
-            "best_test_accuracy": max(finite_accuracies, default=float("nan")),
+            f"best_{evaluated}_accuracy": max(finite_accuracies, default=float("nan")),
             "counters": self.counters.as_dict(),
             "diverged_at": self.diverged_at,
             "resumed_from_epoch": self.resumed_from_epoch,
-            "error": None,
+            "error": _UNTUNED if self.status == "untuned" else None,
+            "tuning": self.tuned,
             "environment": environment(self.device, self.spec.seed, self.data.meta),
         }
         atomic.write_text(self.out_dir / "metrics.csv", metrics_csv(self.rows))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-from secondorder import study
+from secondorder import study, tuning
 from secondorder.data import digest_path
 from secondorder.errors import ConfigError
 
@@ -50,7 +50,10 @@ except Exception as error:
     config_error(f"{', '.join(CONFIG_FILES)}: {schema_message(error)}")
 
 
-RUNS = study.expand(STUDY)  # run id -> RunSpec, one training job each
+RUNS = study.expand(STUDY)  # run id -> RunSpec, one training job each (tuning runs too)
+SEARCHES = study.searches(
+    STUDY
+)  # selection group -> a final run that reads its selection
 ARTIFACT_RUNS = study.artifact_runs(STUDY)  # artifact name -> its run ids
 KIND_OUTPUTS = {
     "loss_curves": ["results/figures/{name}.png", "results/figures/{name}.pdf"],
@@ -116,6 +119,7 @@ wildcard_constraints:
     time_table=names_pattern(artifacts_of_kind("time_to_target")),
     cg_figure=names_pattern(artifacts_of_kind("cg_diagnostics")),
     artifact=names_pattern(STUDY["artifacts"]),
+    group=names_pattern(SEARCHES),
 
 
 def dataset_bundle(dataset):
@@ -139,13 +143,57 @@ def all_targets():
     outputs = [path for name in STUDY["artifacts"] for path in artifact_outputs(name)]
     return [
         *outputs,
+        *tuning_outputs(),
         "results/report.md",
         "results/report.html",
         "results/metrics.json",
     ]
 
 
+def tuned_presets():
+    """The optimizer presets that some run tunes, in the config's order."""
+    tuned = {spec.optimizer for spec in SEARCHES.values()}
+    return [name for name in STUDY["optimizers"] if name in tuned]
+
+
+def tuning_figures():
+    return [
+        f"results/figures/tuning_{preset}.{suffix}"
+        for preset in tuned_presets()
+        for suffix in ("png", "pdf")
+    ]
+
+
+def tuning_outputs():
+    """The tuning stage's report files (none when nothing is searched)."""
+    if not SEARCHES:
+        return []
+    return ["results/tables/tuning.csv", "results/tables/tuning.md", *tuning_figures()]
+
+
 # -- input and params functions of the rules
+
+
+def run_selection(wildcards):
+    """The selection a final run with a search trains with (none for other runs)."""
+    spec = RUNS[wildcards.run_id]
+    return [tuning.selection_path(spec)] if spec.search is not None else []
+
+
+def group_spec(wildcards):
+    return SEARCHES[wildcards.group].to_dict()
+
+
+def group_trial_summaries(wildcards):
+    return [
+        f"results/runs/{trial.run_id}/summary.json"
+        for _, trials in tuning.trial_specs(SEARCHES[wildcards.group])
+        for trial in trials
+    ]
+
+
+def all_selections(wildcards):
+    return [f"results/tuning/{group}.json" for group in SEARCHES]
 
 
 def run_spec(wildcards):
@@ -198,6 +246,7 @@ def report_inputs(wildcards):
     return [
         *(path for name in STUDY["artifacts"] for path in artifact_outputs(name)),
         *(f"results/aggregated/{name}.csv" for name in STUDY["artifacts"]),
+        *tuning_outputs(),
     ]
 
 
@@ -225,7 +274,27 @@ def report_summaries(wildcards):
     return [f"results/runs/{run_id}/summary.json" for run_id in RUNS]
 
 
+def report_tuning(wildcards):
+    """The tuning stage's files and settings for the report's section (empty: nothing tuned)."""
+    if not SEARCHES:
+        return {}
+    return {
+        "markdown": "results/tables/tuning.md",
+        "figures": [path for path in tuning_figures() if path.endswith(".png")],
+        "search": STUDY["search"],
+        "rule": tuning.SELECTION_RULE,
+    }
+
+
 def report_settings(wildcards):
     """The settings of the study that the report lists."""
-    keys = ("seeds", "device", "run", "model_defaults", "optimizers", "tuning")
+    keys = (
+        "seeds",
+        "device",
+        "run",
+        "model_defaults",
+        "optimizers",
+        "tuning",
+        "search",
+    )
     return {key: STUDY[key] for key in keys}

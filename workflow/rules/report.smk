@@ -19,5 +19,6 @@ rule report:
     params:
         artifacts=report_artifacts,
         settings=report_settings,
+        tuning=report_tuning,
     script:
         "../scripts/report.py"

@@ -16,6 +16,7 @@ rule train:
     input:
         data=ancient(run_bundle),
         digest=run_bundle_digest,
+        selection=run_selection,
     output:
         metrics=update("results/runs/{run_id}/metrics.csv"),
         summary=update("results/runs/{run_id}/summary.json"),

@@ -14,6 +14,7 @@ findings = write_report(
     out_html=Path(smk.output.html),
     settings=smk.params.settings,
     summaries=[Path(p) for p in smk.input.summaries],
+    tuning=smk.params.tuning,
 )
 for finding in findings:
     logging.info("%s: %s (%s)", finding.key, finding.verdict, finding.summary)

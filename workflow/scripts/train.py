@@ -1,5 +1,6 @@
 """Glue of rule train: one run spec -> its run record (secondorder.train.train_run)."""
 
+import json
 import logging
 from pathlib import Path
 
@@ -11,6 +12,8 @@ smk = snakemake  # noqa: F821 (injected by Snakemake)
 # append: a resumed run keeps the log of its earlier attempts
 with rule_job("train", smk.log[0], append=True):
     spec = RunSpec.from_dict(smk.params.spec)
+    # a run with a search reads its group's selection (rule select); others have none
+    selection = [json.loads(Path(path).read_text()) for path in smk.input.selection]
     summary = train_run(
         spec,
         smk.input.data,
@@ -18,5 +21,6 @@ with rule_job("train", smk.log[0], append=True):
         device=smk.config.get("device", "auto"),
         progress=False,
         threads=smk.threads,  # the rule's `threads:` (1, as train_run's default)
+        selection=selection[0] if selection else None,
     )
     logging.info("run %s: %s", spec.run_id, summary["status"])

@@ -174,13 +174,14 @@ def _settings(settings: Mapping[str, Any]) -> list[str]:
             f"- Model default, {model}: " + ", ".join(f"{k} {v}" for k, v in values.items())
         )
     for rule in settings.get("tuning") or []:
-        lines.append(f"- Tuning: where {rule.get('match')}, set {rule.get('set')}")
+        changes = ", ".join(f"{k} {_hparam_text(v)}" for k, v in rule.get("set", {}).items())
+        lines.append(f"- Per setting: where {rule.get('match')}, set {changes}")
     presets = settings.get("optimizers") or {}
     rows = [
         (
             name,
             entry.get("method", ""),
-            ", ".join(f"{k} {v}" for k, v in entry.items() if k != "method"),
+            ", ".join(f"{k} {_hparam_text(v)}" for k, v in entry.items() if k != "method"),
         )
         for name, entry in presets.items()
     ]
@@ -197,6 +198,43 @@ def _settings(settings: Mapping[str, Any]) -> list[str]:
         f"{findings.TIME_MARGIN:.0%}; time-to-target accuracies {targets}; Table 1 tolerance "
         f"{tolerance} points.",
     ]
+    return lines
+
+
+def _hparam_text(value: Any) -> str:
+    """A pinned value as it is; a search space as 'tuned over {a, b, c}'."""
+    if isinstance(value, Mapping) and "search" in value:
+        return "tuned over {" + ", ".join(map(str, value["search"])) + "}"
+    return str(value)
+
+
+def _tuning(tuning: Mapping[str, Any] | None) -> list[str]:
+    """The tuning stage: how it searched, every point with its score, the sensitivity."""
+    if not tuning or not tuning.get("markdown"):
+        return [
+            "Nothing was tuned: every hyperparameter is pinned in the config (see the settings "
+            "above), so the comparison measures those values."
+        ]
+    search = tuning["search"]
+    final = (
+        "on the whole training set (the validation split included)"
+        if search["final_training"] == "all"
+        else "on the training set without the validation split"
+    )
+    lines = [
+        f"Every point of each search space was trained for {search['epochs']} epoch(s) per "
+        f"tuning seed ({', '.join(map(str, search['seeds']))}) on the training set minus a "
+        f"held-out validation split of {search['validation']} "
+        f"{'of the training images' if isinstance(search['validation'], float) else 'images'}"
+        f", and scored on that split; the test set is never read by tuning. Selection rule: "
+        f"{tuning['rule']}. The final runs train with the winner {final}.",
+        "",
+    ]
+    base = Path(tuning["base"])
+    for png in tuning.get("figures", []):
+        lines += [f"![Sensitivity of {Path(png).stem}]({_rel(Path(png), base)})", ""]
+    text = Path(tuning["markdown"]).read_text().splitlines()
+    lines += ["#" + line if line.startswith("## ") else line for line in text[1:]]
     return lines
 
 
@@ -317,6 +355,7 @@ def write_report(
     out_html: Path | None = None,
     settings: Mapping[str, Any] | None = None,
     summaries: Sequence[Path] = (),
+    tuning: Mapping[str, Any] | None = None,
 ) -> list[Finding]:
     """The claims report (and, optionally, its HTML page and the DVC metrics JSON).
 
@@ -324,6 +363,8 @@ def write_report(
     title, aggregated (CSV path), outputs (paths of its files), and for loss curves x, lines.
     `settings`: the study config (seeds, device, run, model_defaults, optimizers, tuning);
     `summaries`: the runs' summary.json files (data checksums, device and software).
+    `tuning`: the tuning stage's Markdown table, sensitivity figures, search settings and
+    selection rule (keys markdown, figures, search, rule), if anything was tuned.
     Returns the findings.
     """
     out_md = Path(out_md)
@@ -413,6 +454,10 @@ def write_report(
         "## Settings we chose",
         "",
         *_settings(settings or {}),
+        "",
+        "## Tuning",
+        "",
+        *_tuning(tuning and {**tuning, "base": base}),
         "",
         "## Model completions",
         "",

@@ -1,0 +1,232 @@
+"""The tuning stage's report: every point tried with its score, the winners, and how sensitive
+each method is to its hyperparameters (the paper's "hard to tune" remark, in numbers).
+
+Reads the selection files of rule select (:func:`secondorder.tuning.select`); the table has one
+row per point of every search group, the figure one panel per searched hyperparameter of a
+preset, the score (validation loss at the tuning budget) against the value, one line per
+setting, the best over the other searched values at each value (a profile), excluded points
+(diverged, failed) marked at the top of the panel, the winner starred.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import textwrap
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from secondorder import atomic
+from secondorder.analysis.figures import save_figure
+from secondorder.analysis.style import (
+    dataset_label,
+    model_label,
+    optimizer_label,
+    preset_ranks,
+    preset_style,
+)
+
+NEAR_BEST = 0.05  # a point "near the best": validation loss within 5 % of the group's best
+_EXCLUDED = {"marker": "x", "color": "#D55E00", "ms": 9, "mew": 2}
+SETTING = ("dataset", "model", "activation", "variant", "batch_size", "optimizer", "method")
+
+
+def trials_table(selections: Sequence[Path]) -> pd.DataFrame:
+    """One row per point of every selection: its setting, group, ``value:<key>`` columns, the
+    worst status of its seeds, its score and whether it won."""
+    rows = []
+    for path in selections:
+        selection = json.loads(Path(path).read_text())
+        for rank, trial in enumerate(selection["trials"]):
+            statuses = trial["statuses"]
+            worst = next((s for s in statuses if s != "finished"), "finished")
+            rows.append(
+                {
+                    "group": selection["group"],
+                    **{key: selection["setting"][key] for key in SETTING},
+                    "point": ", ".join(f"{k}={v}" for k, v in trial["values"].items()),
+                    **{f"value:{k}": v for k, v in trial["values"].items()},
+                    "grid_index": rank,
+                    "status": worst,
+                    "score": trial["score"],
+                    "winner": trial["values"] == selection["winner"],
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def sensitivity(table: pd.DataFrame) -> pd.DataFrame:
+    """Per search group: points, points excluded, best score, and the share of points whose
+    score is within :data:`NEAR_BEST` of the best (small: hard to tune)."""
+    rows = []
+    for group, trials in table.groupby("group", sort=False):
+        scores = trials["score"].dropna()
+        best = scores.min() if len(scores) else math.nan
+        near = int((scores <= best * (1 + NEAR_BEST)).sum()) if len(scores) else 0
+        first = trials.iloc[0]
+        rows.append(
+            {
+                "group": group,
+                **{key: first[key] for key in SETTING},
+                "points": len(trials),
+                "excluded": int((trials["status"] != "finished").sum()),
+                "best_score": best,
+                "winner": trials.loc[trials["winner"], "point"].iloc[0]
+                if trials["winner"].any()
+                else "none (all excluded)",
+                "near_best_share": near / len(trials),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def write_tuning_report(
+    selections: Sequence[Path],
+    out_csv: Path,
+    out_md: Path,
+    figures: Mapping[str, tuple[Path, Path]],
+    presets: Mapping[str, str],
+) -> pd.DataFrame:
+    """The table (CSV: every point; Markdown: per group, with the sensitivity summary) and one
+    figure per preset in ``figures`` (preset -> (png, pdf)); returns the table."""
+    table = trials_table(selections)
+    atomic.write_text(Path(out_csv), table.to_csv(index=False))
+    atomic.write_text(Path(out_md), _markdown(table))
+    ranks = preset_ranks(presets)
+    for preset, (png, pdf) in figures.items():
+        style = preset_style(presets[preset], ranks.get(preset, 0))
+        plot_sensitivity(table[table["optimizer"] == preset], preset, style["color"], png, pdf)
+    return table
+
+
+def _setting_text(row: Mapping[str, Any]) -> str:
+    text = f"{dataset_label(row['dataset'])}, {model_label(row['model'])} ({row['activation']}"
+    if row["variant"] != "standard":
+        text += f", {row['variant']}"
+    return text + f"), batch {row['batch_size']}"
+
+
+def _markdown(table: pd.DataFrame) -> str:
+    lines = ["# Tuning: every point tried", ""]
+    if table.empty:
+        return "\n".join([*lines, "Nothing was tuned.", ""])
+    summary = sensitivity(table)
+    lines += [
+        f"Near best: validation loss within {NEAR_BEST:.0%} of the group's best.",
+        "",
+        "| preset | setting | points | excluded | winner | best validation loss | near best |",
+        "|:---|:---|---:|---:|:---|---:|---:|",
+    ]
+    for _, row in summary.iterrows():
+        lines.append(
+            f"| {optimizer_label(row['optimizer'])} | {_setting_text(row)} | {row['points']} | "
+            f"{row['excluded']} | {row['winner']} | {_number(row['best_score'])} | "
+            f"{row['near_best_share']:.0%} |"
+        )
+    for group, trials in table.groupby("group", sort=False):
+        first = trials.iloc[0]
+        lines += [
+            "",
+            f"## {optimizer_label(first['optimizer'])}: {_setting_text(first)} (`{group}`)",
+            "",
+            "| point | status | validation loss | |",
+            "|:---|:---|---:|:---|",
+        ]
+        for _, row in trials.iterrows():
+            mark = "winner" if row["winner"] else ""
+            lines.append(f"| {row['point']} | {row['status']} | {_number(row['score'])} | {mark} |")
+    return "\n".join(lines) + "\n"
+
+
+def _number(value: Any) -> str:
+    return (
+        "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4g}"
+    )
+
+
+def _positions(values: Sequence[Any]) -> tuple[np.ndarray, bool, list[str] | None]:
+    """x positions of searched values: numbers as they are (log axis when positive and
+    spanning 10x or more), anything else as categories in the order given."""
+    numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+    if numeric:
+        array = np.asarray(values, dtype=float)
+        log = bool((array > 0).all() and array.max() >= 10 * array.min())
+        return array, log, None
+    labels = list(dict.fromkeys(map(str, values)))
+    return np.asarray([labels.index(str(v)) for v in values], dtype=float), False, labels
+
+
+def plot_sensitivity(table: pd.DataFrame, preset: str, colour: str, png: Path, pdf: Path) -> None:
+    """One panel per searched hyperparameter of ``preset``: per setting, the best score at
+    each value (over the other searched values), excluded points as x at the top, the winner
+    as a star."""
+    keys = [c.removeprefix("value:") for c in table.columns if c.startswith("value:")]
+    keys = [k for k in keys if table[f"value:{k}"].notna().any()]
+    fig = Figure(figsize=(4.2 * max(len(keys), 1), 3.6), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, max(len(keys), 1), squeeze=False)[0])
+    scores = table["score"].dropna()
+    any_excluded = bool(table["score"].isna().any())
+    top = (scores.max() * (1.15 if any_excluded else 1.02)) if len(scores) else 1.0
+    markers = ("o", "s", "^", "D", "v", "P")
+    dashes = ("-", "--", ":", "-.")
+    for ax, key in zip(axes, keys, strict=False):
+        column = f"value:{key}"
+        for i, (_, trials) in enumerate(table.groupby("group", sort=False)):
+            trials = trials[trials[column].notna()]
+            x, log, labels = _positions(list(trials[column]))
+            trials = trials.assign(x=x)
+            label = _setting_text(trials.iloc[0])
+            kept = trials.dropna(subset=["score"]).groupby("x")["score"].min().sort_index()
+            ax.plot(
+                kept.index,
+                kept.to_numpy(),
+                marker=markers[i % len(markers)],
+                linestyle=dashes[i % len(dashes)],
+                color=colour,
+                label=label,
+            )
+            excluded = trials[trials["score"].isna()]["x"].unique()
+            ax.plot(excluded, np.full(len(excluded), top), "x", **_EXCLUDED, clip_on=False)
+            won = trials[trials["winner"]]
+            ax.plot(
+                won["x"],
+                won["score"],
+                "*",
+                color="black",
+                ms=13,
+                zorder=5,
+                label="winner" if i == 0 else None,
+            )
+            if log:
+                ax.set_xscale("log")
+            if labels is not None:
+                ax.set_xticks(range(len(labels)), labels)
+        ax.set_xlabel(key)
+        ax.set_ylabel("validation loss at the tuning budget")
+        ax.set_ylim(top=top * 1.05)
+        ax.grid(True, alpha=0.3)
+    if not keys:
+        axes[0].text(0.5, 0.5, "nothing searched", ha="center", va="center")
+        axes[0].set_axis_off()
+    handles, labels = axes[0].get_legend_handles_labels()
+    order = sorted(range(len(labels)), key=lambda i: labels[i] == "winner")  # winner last
+    handles, labels = [handles[i] for i in order], [labels[i] for i in order]
+    if any_excluded:
+        handles.append(Line2D([], [], ls="", **_EXCLUDED))
+        labels.append("excluded (diverged or failed; drawn at the top)")
+    if handles:
+        axes[-1].legend(handles, labels, fontsize=7, loc="best")
+    title = (
+        f"Tuning {optimizer_label(preset)}: validation loss against each searched value "
+        "(at each value the best over the others)"
+    )
+    width = fig.get_size_inches()[0]
+    fig.suptitle(textwrap.fill(title, width=int(13 * width)), fontsize=9)
+    save_figure(fig, Path(png), "png")
+    save_figure(fig, Path(pdf), "pdf")

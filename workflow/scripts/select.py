@@ -1,0 +1,20 @@
+"""Glue of rule select: a search group's tuning-run summaries -> its selection file."""
+
+import json
+import logging
+from pathlib import Path
+
+from secondorder import atomic, tuning
+from secondorder.glue import rule_job
+from secondorder.study import RunSpec
+
+smk = snakemake  # noqa: F821 (injected by Snakemake)
+with rule_job("select", smk.log[0]):
+    spec = RunSpec.from_dict(smk.params.spec)
+    summaries = {}
+    for path in smk.input.summaries:
+        summary = json.loads(Path(path).read_text())
+        summaries[summary["run_id"]] = summary
+    selection = tuning.select(spec, summaries)
+    atomic.write_json(smk.output[0], selection)
+    logging.info("%s: %s %s", selection["group"], selection["status"], selection["winner"])
