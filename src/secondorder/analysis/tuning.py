@@ -192,7 +192,7 @@ def plot_sensitivity(table: pd.DataFrame, preset: str, colour: str, png: Path, p
                 label=label,
             )
             excluded = trials[trials["score"].isna()]["x"].unique()
-            ax.plot(excluded, np.full(len(excluded), top), "x", **_EXCLUDED, clip_on=False)
+            ax.plot(excluded, np.full(len(excluded), top), ls="", **_EXCLUDED, clip_on=False)
             won = trials[trials["winner"]]
             ax.plot(
                 won["x"],

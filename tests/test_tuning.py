@@ -1,0 +1,331 @@
+"""The tuning stage (secondorder.tuning): search spaces in the config, tuning runs on a held-out
+validation split, the selection rule (ties, all excluded, one point), final runs trained with
+the winner, and a test set that tuning never reads."""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from secondorder import data, study, tuning
+from secondorder.analysis.tuning import sensitivity, trials_table, write_tuning_report
+from secondorder.errors import ConfigError
+from secondorder.train import train_run
+
+BASE = {
+    "seeds": [0, 1],
+    "run": {"batch_size": 50, "epochs": 1, "train_subset": 300, "test_subset": 200},
+    "optimizers": {
+        "sgd": {"method": "sgd", "lr": {"search": [0.01, 0.1, 1]}},
+        "sr1": {"method": "lsr1", "memory": {"search": [5, 10]}, "skip_threshold": 1e-8},
+    },
+    "search": {"epochs": 1, "validation": 100},
+    "artifacts": {
+        "fig": {
+            "kind": "loss_curves",
+            "datasets": ["mnist"],
+            "models": ["lenet"],
+            "optimizers": ["sgd", "sr1"],
+        }
+    },
+}
+
+
+def config(**changes):
+    raw = copy.deepcopy(BASE)
+    for key, value in changes.items():
+        raw[key] = value
+    if "optimizers" in changes:
+        raw["artifacts"]["fig"]["optimizers"] = list(changes["optimizers"])
+    return study.load_config(raw)
+
+
+def finals(checked):
+    return [spec for spec in study.expand(checked).values() if spec.evaluate_on == "test"]
+
+
+def test_a_searched_value_expands_into_tuning_runs_on_the_validation_split():
+    checked = config()
+    runs = study.expand(checked)
+    trials = [spec for spec in runs.values() if spec.evaluate_on == "validation"]
+    # sgd: 3 points, sr1: 2 points; one tuning seed each (search.seeds defaults to [0])
+    assert len(trials) == 5 and {t.seed for t in trials} == {0}
+    assert all(t.holdout == 100 and t.search is None and t.epochs == 1 for t in trials)
+    assert sorted(t.hparams["lr"] for t in trials if t.optimizer == "sgd") == [0.01, 0.1, 1.0]
+    assert all("__val__" in t.run_id for t in trials)
+    final = [spec for spec in finals(checked) if spec.optimizer == "sgd"]
+    assert len(final) == 2  # one per study seed, both read one selection
+    assert all("lr" not in spec.hparams for spec in final)
+    assert all(spec.search["space"] == {"lr": [0.01, 0.1, 1.0]} for spec in final)
+    assert all(spec.holdout is None for spec in final)  # final_training: all
+    assert len(study.searches(checked)) == 2  # sgd and sr1 groups
+    assert tuning.group_id(final[0]) == tuning.group_id(final[1])
+
+
+def test_final_training_rest_holds_out_the_same_split():
+    checked = config(search={"epochs": 2, "validation": 0.25, "final_training": "rest"})
+    final = finals(checked)
+    assert all(spec.holdout == 0.25 for spec in final)
+    trials = [spec for spec in study.expand(checked).values() if spec.evaluate_on != "test"]
+    assert all(spec.holdout == 0.25 and spec.epochs == 2 for spec in trials)
+
+
+def test_a_pinned_value_bypasses_tuning_for_that_setting():
+    raw = copy.deepcopy(BASE)
+    raw["artifacts"]["fig"]["batch_sizes"] = [50, 100]
+    raw["tuning"] = [{"match": {"optimizer": "sgd", "batch_size": 100}, "set": {"lr": 0.05}}]
+    checked = study.load_config(raw)
+    sgd = [spec for spec in finals(checked) if spec.optimizer == "sgd"]
+    pinned = [spec for spec in sgd if spec.batch_size == 100]
+    searched = [spec for spec in sgd if spec.batch_size == 50]
+    assert all(spec.search is None and spec.hparams["lr"] == 0.05 for spec in pinned)
+    assert all(spec.search is not None for spec in searched)
+    trials = [s for s in study.expand(checked).values() if s.evaluate_on == "validation"]
+    assert {t.batch_size for t in trials if t.optimizer == "sgd"} == {50}
+
+
+def test_a_single_point_space_is_that_value_pinned():
+    one = config(optimizers={"sgd": {"method": "sgd", "lr": {"search": [0.3]}}})
+    plain = config(optimizers={"sgd": {"method": "sgd", "lr": 0.3}})
+    assert study.expand(one) == study.expand(plain)
+    assert study.searches(one) == {}
+
+
+@pytest.mark.parametrize(
+    ("optimizers", "search", "message"),
+    [
+        ({"sgd": {"method": "sgd", "lr": {"search": []}}}, None, "optimizers.sgd.lr.search"),
+        ({"sgd": {"method": "sgd", "lr": {"grid": [1]}}}, None, "optimizers.sgd.lr"),
+        ({"sgd": {"method": "sgd", "lr": {"search": [0.1, -1]}}}, None, "optimizers.sgd.lr"),
+        ({"sgd": {"method": "sgd", "lr": {"search": [1, 1]}}}, None, "repeats"),
+        ({"sgd": {"method": "sgd", "lrr": {"search": [1, 2]}}}, None, "optimizers.sgd.lrr"),
+        (None, {"validation": 260}, "search.validation"),
+        (None, {"validation": 1.5}, "search.validation"),
+        (None, {"final_training": "some"}, "search.final_training"),
+        (None, {"budget": 3}, "search.budget"),
+        (None, {"seeds": []}, "search.seeds"),
+    ],
+)
+def test_malformed_searches_name_the_key(optimizers, search, message):
+    changes = {}
+    if optimizers is not None:
+        changes["optimizers"] = optimizers
+    if search is not None:
+        changes["search"] = search
+    with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
+        config(**changes)
+
+
+def test_a_final_run_keeps_its_id_when_tuning_fills_in_the_winner():
+    spec = next(spec for spec in finals(config()) if spec.optimizer == "sgd")
+    selection = {"group": tuning.group_id(spec), "winner": {"lr": 0.1}}
+    resolved = tuning.resolve(spec, selection)
+    assert resolved.hparams["lr"] == 0.1 and resolved.run_id == spec.run_id
+    with pytest.raises(ConfigError, match="group"):
+        tuning.resolve(spec, {**selection, "group": "another"})
+    with pytest.raises(ConfigError, match="search space"):
+        tuning.resolve(spec, {**selection, "winner": {"momentum": 0.9}})
+
+
+def test_changing_the_space_changes_the_final_runs_and_only_the_new_points():
+    before = config()
+    raw = copy.deepcopy(BASE)
+    raw["optimizers"]["sgd"]["lr"] = {"search": [0.01, 0.1, 0.5]}
+    after = study.load_config(raw)
+    old, new = set(study.expand(before)), set(study.expand(after))
+    added = new - old
+    # one new tuning point and the two sgd final runs (their search changed); sr1 untouched
+    assert len(added) == 3
+    assert sum("__val__" in run_id for run_id in added) == 1
+    assert all("__sgd__" in run_id for run_id in added)
+
+
+# -- the selection rule ----------------------------------------------------------------------
+
+
+def summary_of(run, status="finished", loss=1.0):
+    return {
+        "run_id": run.run_id,
+        "spec": run.to_dict(),
+        "status": status,
+        "final": {"validation_loss": loss},
+    }
+
+
+def selection_with(spec, outcomes):
+    """The selection when the tuning runs of ``spec`` end as ``outcomes`` (point -> list of
+    (status, loss) per seed)."""
+    summaries = {}
+    for (_point, runs), results in zip(tuning.trial_specs(spec), outcomes, strict=True):
+        for run, (status, loss) in zip(runs, results, strict=True):
+            summaries[run.run_id] = summary_of(run, status, loss)
+    return tuning.select(spec, summaries)
+
+
+@pytest.fixture
+def sgd_final():
+    checked = config(search={"validation": 100, "seeds": [0, 1]})
+    return next(spec for spec in finals(checked) if spec.optimizer == "sgd")
+
+
+def test_the_lowest_mean_validation_loss_wins(sgd_final):
+    selection = selection_with(
+        sgd_final,
+        [
+            [("finished", 2.0), ("finished", 2.2)],
+            [("finished", 1.0), ("finished", 1.4)],
+            [("finished", 0.9), ("finished", 1.6)],
+        ],
+    )
+    assert selection["status"] == "selected"
+    assert selection["winner"] == {"lr": 0.1}  # mean 1.2 beats 1.25
+    assert selection["score"] == pytest.approx(1.2)
+    assert [t["score"] for t in selection["trials"]] == pytest.approx([2.1, 1.2, 1.25])
+
+
+def test_a_tie_goes_to_the_point_listed_first(sgd_final):
+    selection = selection_with(
+        sgd_final,
+        [[("finished", 1.5)] * 2, [("finished", 1.0)] * 2, [("finished", 1.0)] * 2],
+    )
+    assert selection["winner"] == {"lr": 0.1}
+
+
+def test_a_point_with_one_diverged_or_non_finite_seed_is_excluded(sgd_final):
+    selection = selection_with(
+        sgd_final,
+        [
+            [("finished", 2.0)] * 2,
+            [("finished", 0.5), ("diverged", None)],
+            [("finished", 1.0), ("finished", float("nan"))],
+        ],
+    )
+    assert selection["winner"] == {"lr": 0.01}
+    assert selection["trials"][1]["statuses"] == ["finished", "diverged"]
+    assert selection["trials"][2]["statuses"] == ["finished", "non-finite"]
+    assert selection["trials"][1]["score"] is None and selection["trials"][2]["score"] is None
+
+
+def test_an_all_excluded_space_selects_nothing(sgd_final):
+    selection = selection_with(sgd_final, [[("diverged", None)] * 2] * 3)
+    assert selection["status"] == "all_excluded" and selection["winner"] is None
+    assert tuning.resolve(sgd_final, selection) == sgd_final
+
+
+def test_a_summary_of_another_spec_is_refused(sgd_final):
+    (_point, runs), *_ = tuning.trial_specs(sgd_final)
+    summaries = {
+        run.run_id: summary_of(run) for _, runs_ in tuning.trial_specs(sgd_final) for run in runs_
+    }
+    summaries[runs[0].run_id]["spec"] = {**runs[0].to_dict(), "epochs": 7}
+    with pytest.raises(ConfigError, match="another spec"):
+        tuning.select(sgd_final, summaries)
+
+
+def test_the_tuning_report_lists_every_point_and_marks_exclusions(sgd_final, tmp_path):
+    selection = selection_with(
+        sgd_final,
+        [[("finished", 2.0)] * 2, [("finished", 1.0)] * 2, [("diverged", None)] * 2],
+    )
+    path = tmp_path / "group.json"
+    path.write_text(json.dumps(selection))
+    table = write_tuning_report(
+        [path],
+        tmp_path / "tuning.csv",
+        tmp_path / "tuning.md",
+        {"sgd": (tmp_path / "tuning_sgd.png", tmp_path / "tuning_sgd.pdf")},
+        {"sgd": "sgd"},
+    )
+    assert list(table["status"]) == ["finished", "finished", "diverged"]
+    assert list(table["winner"]) == [False, True, False]
+    summary = sensitivity(trials_table([path]))
+    assert summary.loc[0, "excluded"] == 1 and summary.loc[0, "near_best_share"] == 1 / 3
+    markdown = (tmp_path / "tuning.md").read_text()
+    assert "lr=1.0 | diverged | - |" in markdown and "lr=0.1 | finished | 1 | winner" in markdown
+    assert (tmp_path / "tuning_sgd.png").stat().st_size > 10_000
+
+
+# -- training with a selection; the test set is never read by tuning ---------------------------
+
+
+def tiny(spec, **changes):
+    return replace(spec, train_subset=200, test_subset=100, batch_size=50, **changes)
+
+
+def test_the_final_run_trains_with_the_winner_or_is_recorded_untuned(mnist_bundle, tmp_path):
+    checked = config(run={**BASE["run"], "train_subset": 200, "test_subset": 100})
+    spec = next(spec for spec in finals(checked) if spec.optimizer == "sgd" and spec.seed == 0)
+    selection = {
+        "group": tuning.group_id(spec),
+        "status": "selected",
+        "winner": {"lr": 0.1},
+        "score": 1.0,
+        "rule": tuning.SELECTION_RULE,
+    }
+    summary = train_run(spec, mnist_bundle, tmp_path / "tuned", device="cpu", selection=selection)
+    assert summary["status"] == "finished" and summary["spec"]["hparams"]["lr"] == 0.1
+    assert summary["tuning"]["winner"] == {"lr": 0.1} and summary["run_id"] == spec.run_id
+
+    nothing = {**selection, "status": "all_excluded", "winner": None, "score": None}
+    untuned = train_run(spec, mnist_bundle, tmp_path / "untuned", device="cpu", selection=nothing)
+    assert untuned["status"] == "untuned" and untuned["iterations"] == 0
+    assert "not trained" in untuned["error"]
+    rows = (tmp_path / "untuned" / "metrics.csv").read_text().splitlines()
+    assert len(rows) == 2  # the header and the initial evaluation
+    with pytest.raises(ConfigError, match="selection"):
+        train_run(spec, mnist_bundle, tmp_path / "none", device="cpu")
+
+
+def poisoned_copy(bundle: Path, out: Path) -> Path:
+    """The bundle with its test images and labels replaced by noise (digest recomputed)."""
+    obj = torch.load(bundle, weights_only=True)
+    generator = torch.Generator().manual_seed(123)
+    obj["x_test"] = torch.randint(
+        0, 256, obj["x_test"].shape, dtype=torch.uint8, generator=generator
+    )
+    obj["y_test"] = torch.randint(0, 10, obj["y_test"].shape, generator=generator)
+    obj["meta"]["bundle_sha256"] = data.tensors_sha256(obj)
+    torch.save(obj, out)
+    data.digest_path(out).write_text(obj["meta"]["bundle_sha256"] + "\n")
+    return out
+
+
+def test_tuning_runs_never_read_the_test_set(mnist_bundle, tmp_path):
+    checked = config(run={**BASE["run"], "train_subset": 200, "test_subset": 100})
+    trial = next(s for s in study.expand(checked).values() if s.evaluate_on == "validation")
+    final = next(s for s in finals(checked) if s.optimizer == "sgd")
+    poisoned = poisoned_copy(mnist_bundle, tmp_path / "poisoned.pt")
+
+    clean_run = train_run(trial, mnist_bundle, tmp_path / "clean", device="cpu")
+    train_run(trial, poisoned, tmp_path / "poisoned", device="cpu")
+    assert clean_run["evaluated_on"] == "validation"
+    assert "validation_loss" in clean_run["final"] and "test_loss" not in clean_run["final"]
+    # the same metrics to the last bit (but the clock): no test image reached the tuning run
+    clean = pd.read_csv(tmp_path / "clean" / "metrics.csv").drop(columns="train_time_s")
+    dirty = pd.read_csv(tmp_path / "poisoned" / "metrics.csv").drop(columns="train_time_s")
+    pd.testing.assert_frame_equal(clean, dirty, check_exact=True)
+    # ...while the same data does reach a run evaluated on the test set
+    pinned = replace(final, search=None, hparams={**final.hparams, "lr": 0.1})
+    clean_final = train_run(pinned, mnist_bundle, tmp_path / "clean-final", device="cpu")
+    poisoned_final = train_run(pinned, poisoned, tmp_path / "poisoned-final", device="cpu")
+    assert clean_final["final"]["test_loss"] != poisoned_final["final"]["test_loss"]
+
+
+def test_the_validation_split_is_stratified_disjoint_and_fixed(mnist_small):
+    labels = mnist_small.y_train
+    train, validation = data.split_validation(labels, 0.2)
+    assert len(validation) == 200 and len(train) == 800
+    assert not set(train.tolist()) & set(validation.tolist())
+    assert torch.bincount(labels[validation], minlength=10).tolist() == pytest.approx(
+        (torch.bincount(labels, minlength=10) * 0.2).tolist(), abs=1
+    )
+    again, _ = data.split_validation(labels, 0.2)
+    assert torch.equal(train, again)
+    with pytest.raises(ConfigError, match="holdout"):
+        data.split_validation(labels, 1000)
