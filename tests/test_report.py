@@ -22,6 +22,7 @@ SECTIONS = [
     "Findings",
     "Artifacts",
     "Settings we chose",
+    "Tuning",
     "Model completions",
     "Data copies",
     "Device and software",
