@@ -71,6 +71,11 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--out", type=Path, help="run directory (default results/runs/<run id>)")
     train.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     train.add_argument(
+        "--selection",
+        type=Path,
+        help="a tuned run's selection (default results/tuning/<group>.json, made by the DAG)",
+    )
+    train.add_argument(
         "--threads", type=int, help="CPU threads (default 1, as a Snakemake job; recorded)"
     )
     train.set_defaults(handler=_train)
@@ -111,6 +116,7 @@ def _expand(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from secondorder.study import expand, load_config
     from secondorder.train import DEFAULT_THREADS, train_run
+    from secondorder.tuning import selection_path
 
     if args.spec is not None:
         spec = _read_spec(args.spec)
@@ -127,10 +133,21 @@ def _train(args: argparse.Namespace) -> int:
     data = args.data or Path("data/prepared") / f"{spec.dataset}.pt"
     out = args.out or Path("results/runs") / spec.run_id
     threads = DEFAULT_THREADS if args.threads is None else args.threads
-    summary = train_run(spec, data, out, device=args.device, threads=threads)
-    best = summary["best_test_accuracy"]  # null when no evaluation gave a finite accuracy
+    selection = None
+    if spec.search is not None:
+        path = args.selection or Path(selection_path(spec))
+        try:
+            selection = json.loads(path.read_text())
+        except (OSError, ValueError) as error:
+            raise ConfigError(
+                f"run {spec.run_id} is tuned and needs its selection {path} ({error}); make it "
+                f"with `snakemake {path}` or pass --selection"
+            ) from None
+    summary = train_run(spec, data, out, device=args.device, threads=threads, selection=selection)
+    evaluated = summary["evaluated_on"]
+    best = summary[f"best_{evaluated}_accuracy"]  # null when no evaluation gave a finite one
     best_text = "n/a" if best is None else f"{best:.4f}"
-    print(f"{spec.run_id}: {summary['status']}, best test accuracy {best_text}")
+    print(f"{spec.run_id}: {summary['status']}, best {evaluated} accuracy {best_text}")
     return 0
 
 
