@@ -425,7 +425,7 @@ def test_time_to_target_not_reached_and_paper_inconsistency(tmp_path):
     assert "| SGD | not reached | 89.7 |" in text
     assert "| SR1 | not reached (diverged) | 2744 |" in text
     assert (
-        "| ADAM | 7 | – |" in text
+        "| Adam | 7 | – |" in text
     )  # accuracy 0.1, 0.2, ...: 0.8 >= 0.73 at 7 s; beyond the paper
     assert "best test accuracy of 69%, below the 73% target" in text
     assert r"\toprule" in out[1].read_text()

@@ -96,9 +96,14 @@ def optimizer_label(name: str) -> str:
     """Display name of an optimizer preset: the paper's spelling for the known ones, and for
     the method prefix of their variants ("shg-gn" -> "SHG-gn")."""
     if name in PALETTE:
-        return name.upper()
+        return _SPELLING.get(name, name.upper())
     prefix, _, rest = name.partition("-")
-    return f"{prefix.upper()}-{rest}" if rest and prefix in PALETTE else name
+    if rest and prefix in PALETTE:
+        return f"{_SPELLING.get(prefix, prefix.upper())}-{rest}"
+    return name
+
+
+_SPELLING = {"adam": "Adam", "lbfgs": "L-BFGS"}  # not acronyms: as their authors write them
 
 
 def dataset_label(name: str) -> str:
