@@ -229,3 +229,25 @@ def report_settings(wildcards):
     """The settings of the study that the report lists."""
     keys = ("seeds", "device", "run", "model_defaults", "optimizers", "tuning")
     return {key: STUDY[key] for key in keys}
+
+
+# -- Snakemake's HTML report (snakemake --report): where each artifact's files appear
+
+
+def report_subcategory(wildcard):
+    """The report subcategory of the artifact named by ``wildcard``: the paper's or beyond it."""
+
+    def subcategory(wildcards):
+        beyond = STUDY["artifacts"][getattr(wildcards, wildcard)]["beyond_paper"]
+        return "Beyond the paper" if beyond else "The paper"
+
+    return subcategory
+
+
+def report_labels(wildcard, content):
+    """The report labels of the artifact named by ``wildcard``: its name and what the file is."""
+
+    def labels(wildcards):
+        return {"artifact": getattr(wildcards, wildcard), "content": content}
+
+    return labels
