@@ -37,6 +37,10 @@ CONDA_ENV = "../envs/secondorder.yaml"
 container: "secondorder.sif"
 
 
+# The page of `snakemake --report results/snakemake-report.html`; rules mark what it shows.
+report: "workflow/report/workflow.rst"
+
+
 # The default study. A --configfile on the command line replaces it (Snakemake would otherwise
 # merge both configs key by key, mixing two studies).
 if not workflow.overwrite_configfiles:

@@ -14,6 +14,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from secondorder import atomic
 from secondorder.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -91,6 +92,32 @@ def _parser() -> argparse.ArgumentParser:
         "--models", nargs="+", choices=("lenet", "alexnet", "resnet18"), help="default: all"
     )
     bench.set_defaults(handler=_bench)
+
+    plan = commands.add_parser(
+        "plan",
+        help="estimate a study's compute time per run and artifact, or measure the calibration",
+    )
+    plan.add_argument("--config", type=Path, help="the study config (needed without --calibrate)")
+    plan.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="measure this machine's timings (of --config's networks; default all) and write them",
+    )
+    plan.add_argument(
+        "--calibration",
+        type=Path,
+        help="calibration to read or write (default: results/calibration-<host>.json; reading "
+        "falls back to $SECONDORDER_CALIBRATION, then the one shipped with the package)",
+    )
+    plan.add_argument("--device", default="auto", help="--calibrate on this device")
+    plan.add_argument("--threads", type=int, default=1, help="--calibrate with these threads")
+    plan.add_argument(
+        "--measured",
+        type=Path,
+        help="Snakemake's benchmark folder of finished training jobs (results/benchmarks/train): "
+        "show measured times beside the estimates",
+    )
+    plan.set_defaults(handler=_plan)
     return parser
 
 
@@ -179,6 +206,32 @@ def _bench(args: argparse.Namespace) -> int:
         models=tuple(args.models) if args.models else None,
     )
     print(f"wrote {args.out} ({len(report['results'])} measurements)")
+    return 0
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from secondorder import plan
+    from secondorder.study import artifact_runs, expand, load_config
+
+    study = load_config(args.config) if args.config is not None else None
+    if args.calibrate:
+        settings = (
+            plan.all_settings()
+            if study is None
+            else {(s.dataset, s.model, s.variant) for s in expand(study).values()}
+        )
+        out = args.calibration or plan.default_calibration_path()
+        calibration = plan.calibrate(settings, device=args.device, threads=args.threads)
+        atomic.write_text(out, json.dumps(calibration, indent=2))
+        print(f"wrote {out} ({len(calibration['settings'])} networks)")
+        return 0
+    if study is None:
+        raise ConfigError("plan needs --config (or --calibrate)")
+    calibration = plan.load_calibration(args.calibration)
+    runs = expand(study)
+    estimate = plan.study_plan(runs, artifact_runs(study), calibration)
+    measured = plan.measured_seconds(args.measured, runs) if args.measured else None
+    print(plan.format_plan(estimate, calibration, measured))
     return 0
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-from secondorder import study, tuning
+from secondorder import plan, study, tuning
 from secondorder.data import digest_path
 from secondorder.errors import ConfigError
 
@@ -100,6 +100,9 @@ def uses_cuda(device):
 
 
 TRAIN_GPUS = 1 if uses_cuda(STUDY["device"]) else 0
+# Timings of this machine (`secondorder plan --calibrate`), else of $SECONDORDER_CALIBRATION,
+# else the package's default: what each training job asks the scheduler for.
+CALIBRATION = plan.load_calibration()
 # The analysis code (every module of the subpackage, findings/ included) is an input of the analysis rules: editing
 # it redraws figures and tables (cheap). Training code is not an input of training (hours); see
 # train.smk.
@@ -200,6 +203,17 @@ def run_spec(wildcards):
     return RUNS[wildcards.run_id].to_dict()
 
 
+def train_runtime(wildcards, attempt):
+    """Minutes for the scheduler: the run's cost estimate times a safety factor (and the
+    attempt), capped (secondorder.plan.resources)."""
+    return plan.resources(RUNS[wildcards.run_id], CALIBRATION, attempt)["runtime"]
+
+
+def train_mem_mb(wildcards, attempt):
+    """Host memory for the scheduler, from the run's estimate (secondorder.plan.resources)."""
+    return plan.resources(RUNS[wildcards.run_id], CALIBRATION, attempt)["mem_mb"]
+
+
 def run_bundle(wildcards):
     return dataset_bundle(RUNS[wildcards.run_id].dataset)
 
@@ -298,3 +312,25 @@ def report_settings(wildcards):
         "search",
     )
     return {key: STUDY[key] for key in keys}
+
+
+# -- Snakemake's HTML report (snakemake --report): where each artifact's files appear
+
+
+def report_subcategory(wildcard):
+    """The report subcategory of the artifact named by ``wildcard``: the paper's or beyond it."""
+
+    def subcategory(wildcards):
+        beyond = STUDY["artifacts"][getattr(wildcards, wildcard)]["beyond_paper"]
+        return "Beyond the paper" if beyond else "The paper"
+
+    return subcategory
+
+
+def report_labels(wildcard, content):
+    """The report labels of the artifact named by ``wildcard``: its name and what the file is."""
+
+    def labels(wildcards):
+        return {"artifact": getattr(wildcards, wildcard), "content": content}
+
+    return labels

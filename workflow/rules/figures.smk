@@ -4,7 +4,13 @@ rule figure:
         csv="results/aggregated/{figure}.csv",
         code=ANALYSIS_CODE,
     output:
-        png="results/figures/{figure}.png",
+        png=report(
+            "results/figures/{figure}.png",
+            caption="../report/loss_curves.rst",
+            category="Loss curves",
+            subcategory=report_subcategory("figure"),
+            labels=report_labels("figure", "figure"),
+        ),
         pdf="results/figures/{figure}.pdf",
     log:
         "results/logs/figures/{figure}.log",
@@ -26,7 +32,13 @@ rule table:
     output:
         md="results/tables/{table}.md",
         tex="results/tables/{table}.tex",
-        csv="results/tables/{table}.csv",
+        csv=report(
+            "results/tables/{table}.csv",
+            caption="../report/accuracy_table.rst",
+            category="Accuracy tables",
+            subcategory=report_subcategory("table"),
+            labels=report_labels("table", "table"),
+        ),
     log:
         "results/logs/tables/{table}.log",
     benchmark:
@@ -48,7 +60,13 @@ rule time_to_target:
     output:
         md="results/tables/{time_table}.md",
         tex="results/tables/{time_table}.tex",
-        csv="results/tables/{time_table}.csv",
+        csv=report(
+            "results/tables/{time_table}.csv",
+            caption="../report/time_to_target.rst",
+            category="Time to target",
+            subcategory=report_subcategory("time_table"),
+            labels=report_labels("time_table", "table"),
+        ),
     log:
         "results/logs/tables/{time_table}.log",
     benchmark:
@@ -67,9 +85,21 @@ rule cg_diagnostics:
         csv="results/aggregated/{cg_figure}.csv",
         code=ANALYSIS_CODE,
     output:
-        png="results/figures/{cg_figure}.png",
+        png=report(
+            "results/figures/{cg_figure}.png",
+            caption="../report/cg_diagnostics.rst",
+            category="CG diagnostics",
+            subcategory=report_subcategory("cg_figure"),
+            labels=report_labels("cg_figure", "figure"),
+        ),
         pdf="results/figures/{cg_figure}.pdf",
-        csv="results/figures/{cg_figure}.csv",
+        csv=report(
+            "results/figures/{cg_figure}.csv",
+            caption="../report/cg_diagnostics.rst",
+            category="CG diagnostics",
+            subcategory=report_subcategory("cg_figure"),
+            labels=report_labels("cg_figure", "numbers"),
+        ),
     log:
         "results/logs/figures/{cg_figure}.log",
     benchmark:

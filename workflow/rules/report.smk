@@ -8,7 +8,12 @@ rule report:
         code=ANALYSIS_CODE,
     output:
         report="results/report.md",
-        html="results/report.html",
+        html=report(
+            "results/report.html",
+            caption="../report/claims.rst",
+            category="Claims",
+            labels={"artifact": "claims report", "content": "report"},
+        ),
         metrics="results/metrics.json",
     log:
         "results/logs/report.log",

@@ -29,6 +29,8 @@ rule train:
     threads: 1
     resources:
         gpu=TRAIN_GPUS,
+        runtime=train_runtime,
+        mem_mb=train_mem_mb,
     params:
         spec=run_spec,
     script:

@@ -1,0 +1,76 @@
+"""The tuning stage in the real DAG of config/test.yaml: tuning runs, selection, final runs
+trained with the winner; and a changed search space replans exactly what it changes."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from test_workflow import snakemake
+
+from secondorder import study, tuning
+
+pytestmark = pytest.mark.slow
+CONFIG = "config/test.yaml"
+
+
+def read(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def test_final_runs_train_with_the_winner_of_their_tuning_runs(finished_test_study):
+    results = finished_test_study / "results"
+    selections = sorted((results / "tuning").glob("*.json"))
+    assert selections, "the test config tunes SGD's learning rate"
+    checked = study.load_config(finished_test_study / CONFIG)
+    finals = [spec for spec in study.expand(checked).values() if spec.search is not None]
+    assert {tuning.group_id(spec) for spec in finals} == {path.stem for path in selections}
+    for spec in finals:
+        selection = read(results / "tuning" / f"{tuning.group_id(spec)}.json")
+        # the winner, recomputed from the tuning runs' own records: lowest validation loss
+        losses = {}
+        for trial in selection["trials"]:
+            (run_id,) = trial["run_ids"]
+            summary = read(results / "runs" / run_id / "summary.json")
+            assert summary["evaluated_on"] == "validation"
+            assert summary["spec"]["holdout"] == spec.search["validation"]
+            losses[json.dumps(trial["values"])] = summary["final"]["validation_loss"]
+        best = json.loads(min(losses, key=losses.get))
+        assert selection["status"] == "selected" and selection["winner"] == best
+        final = read(results / "runs" / spec.run_id / "summary.json")
+        assert final["status"] == "finished" and final["evaluated_on"] == "test"
+        assert {k: final["spec"]["hparams"][k] for k in best} == best
+        assert final["tuning"]["winner"] == best and final["tuning"]["group"] == selection["group"]
+    tables = (results / "tables" / "tuning.md").read_text()
+    assert tables.count("winner |") == len(selections)
+    assert (results / "figures" / "tuning_sgd.png").stat().st_size > 10_000
+    assert "## Tuning" in (results / "report.md").read_text()
+
+
+def test_changing_one_search_space_replans_only_its_tuning_and_final_runs(
+    finished_test_study, tmp_path
+):
+    workdir = tmp_path / "repo"
+    shutil.copytree(finished_test_study, workdir, symlinks=True)
+    config_path = workdir / CONFIG
+    raw = yaml.safe_load(config_path.read_text())
+    old = set(study.expand(study.load_config(raw)))
+    raw["optimizers"]["sgd"]["lr"]["search"] = [0.05, 0.1]  # 0.2 -> 0.1
+    config_path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    new = study.expand(study.load_config(raw))
+
+    result = snakemake(workdir, "-n", "--configfile", CONFIG)
+    assert result.returncode == 0, result.stderr[-3000:]
+    output = result.stdout + result.stderr
+    planned = set(re.findall(r"output: results/runs/([^/]+)/metrics\.csv", output))
+    assert planned == set(new) - old
+    # the new point of each SGD group (lr 0.1) and the SGD final runs; lr 0.05 and SHG kept
+    assert len(planned) == 4
+    assert all("__sgd__" in run_id for run_id in planned)
+    assert sum("__val__" in run_id for run_id in planned) == 2
+    assert all(new[run_id].hparams.get("lr") != 0.05 for run_id in planned)
+    assert len(re.findall(r"^rule select:", output, flags=re.M)) == 2
