@@ -24,9 +24,26 @@ rule tuning_report:
         selections=all_selections,
         code=ANALYSIS_CODE,
     output:
-        csv="results/tables/tuning.csv",
+        csv=report(
+            "results/tables/tuning.csv",
+            caption="../report/tuning.rst",
+            category="Tuning",
+            labels={"artifact": "every point tried", "type": "table"},
+        ),
         md="results/tables/tuning.md",
-        figures=tuning_figures(),
+        figures=[
+            (
+                report(
+                    path,
+                    caption="../report/tuning.rst",
+                    category="Tuning",
+                    labels={"artifact": Path(path).stem, "type": "figure"},
+                )
+                if path.endswith(".png")
+                else path
+            )
+            for path in tuning_figures()
+        ],
     log:
         "results/logs/tuning/report.log",
     conda:
