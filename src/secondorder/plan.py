@@ -61,12 +61,18 @@ def setting_key(dataset: str, model: str, variant: str) -> str:
 
 def expected_work(spec: RunSpec) -> Work:
     """Calls and samples per operation over the whole run, evaluations included."""
+    from secondorder.data import holdout_size
     from secondorder.dataplan import DataPlan
     from secondorder.optim import resolve_hparams
 
-    hp = resolve_hparams(spec.method, spec.hparams)
+    hp = resolve_hparams(spec.method, spec.hparams)  # a searched value at its default
     n_train = spec.train_subset or TRAIN_SIZES[spec.dataset]
     n_test = spec.test_subset or TEST_SIZES[spec.dataset]
+    if spec.holdout is not None:  # a validation split: trained on the rest
+        held = holdout_size(spec.holdout, n_train)
+        n_train -= held
+        if spec.evaluate_on == "validation":
+            n_test = held
     per_epoch = n_train // spec.batch_size
     steps = spec.epochs * per_epoch
     plan = DataPlan.from_hparams(hp, n_train)
