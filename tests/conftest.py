@@ -1,4 +1,5 @@
-"""Shared fixtures: where the real datasets are, and prepared bundles (built once per session)."""
+"""Shared fixtures: where the real datasets are, prepared bundles and a finished test study
+(each built once per session)."""
 
 from __future__ import annotations
 
@@ -45,3 +46,23 @@ def mnist_small(mnist_bundle: Path) -> data.InMemoryData:
     Shared by the whole session: do not modify its tensors in place.
     """
     return data.load(mnist_bundle, "cpu", train_subset=1000, test_subset=500, seed=0)
+
+
+@pytest.fixture(scope="session")
+def finished_test_study(data_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the workflow in which the whole DAG of config/test.yaml has run to the end
+    (real MNIST, trained once per session).
+
+    Shared by test_workflow and test_rerun: treat it as read-only (dry runs are fine); a test
+    that changes anything works on a copy (``shutil.copytree(..., symlinks=True)``).
+    """
+    from test_workflow import copy_workflow, snakemake
+
+    if not (data_root / "MNIST").exists():
+        pytest.skip(f"no MNIST under {data_root}")
+    workdir = copy_workflow(tmp_path_factory.mktemp("finished_test_study") / "repo")
+    result = snakemake(
+        workdir, "--configfile", "config/test.yaml", "--cores", "2", timeout=900, data=data_root
+    )
+    assert result.returncode == 0, result.stderr[-5000:]
+    return workdir

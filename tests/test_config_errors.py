@@ -1,11 +1,14 @@
 """Malformed configs stop before any job runs, with one line naming the file and the key.
 
 Every row of :data:`CASES` goes through ``secondorder expand --config`` (in process, and a few
-in a real subprocess) and through ``snakemake -n --configfile`` (slow: one process per row).
-Both entry points must print the same line. Rows marked ``snakemake_first`` fail inside
-Snakemake before the Snakefile is read (it parses ``--configfile`` files while reading its
-command line, and offers no hook): there Snakemake's own message stands, which names neither
-the file nor the line; the test records that as a strict xfail.
+in a real subprocess) and through the Snakemake path: in process for every row (Snakemake's own
+reading of ``--configfile``, then the reader that workflow/rules/common.smk calls), and for a few
+representative rows in a real ``snakemake -n --configfile`` subprocess (slow: one process
+each), which proves the Snakefile prints that same line and nothing else. Both entry points
+must print the same line. Rows marked ``snakemake_first`` fail inside Snakemake before the
+Snakefile is read (it parses ``--configfile`` files while reading its command line, and offers
+no hook): there Snakemake's own message stands, which names neither the file nor the line; the
+tests record that as a strict xfail.
 """
 
 from __future__ import annotations
@@ -387,22 +390,77 @@ def snapshot(workdir: Path) -> dict[str, bytes]:
     }
 
 
+SNAKEMAKE_FIRST = pytest.mark.xfail(
+    strict=True,
+    raises=NotOneLine,
+    reason="Snakemake parses --configfile files before the Snakefile (no hook)",
+)
+
+
+def marked(cases: list[Case]) -> list:
+    """The rows as parameters, the ones Snakemake refuses itself as strict xfails."""
+    return [
+        pytest.param(case, marks=SNAKEMAKE_FIRST) if case.snakemake_first else case
+        for case in cases
+    ]
+
+
+def snakefile_error(path: Path) -> str:
+    """What the Snakemake path prints for ``--configfile path``, in process: Snakemake reads the
+    file itself while it parses its command line (``ConfigSettings``, as its CLI builds it),
+    then workflow/rules/common.smk reads it again with ours and prints the ConfigError alone.
+
+    Raises :class:`NotOneLine` where Snakemake's own reading already fails (the Snakefile, and
+    so our message, is never reached) or where ours accepts the file.
+    """
+    from snakemake.settings.types import ConfigSettings
+
+    try:
+        settings = ConfigSettings(configfiles=[path])
+    except Exception as error:
+        raise NotOneLine(f"Snakemake refuses {path} itself: {error!r}") from error
+    # common.smk: CONFIG_FILES from workflow.overwrite_configfiles, --config settings on top
+    try:
+        load_config_files([str(p) for p in settings.configfiles], settings.config)
+    except ConfigError as error:
+        return str(error)
+    raise NotOneLine(f"{path}: the Snakefile's reader accepts it")
+
+
+@pytest.mark.parametrize("case", marked(CASES), ids=lambda case: case.name)
+def test_the_snakefile_reader_gives_the_same_line(case, tmp_path, capsys):
+    path = make_config(case, tmp_path)
+    line = snakefile_error(path)
+    expected = expand_error(path, capsys)
+    if line != expected or "\n" in line:
+        raise NotOneLine(f"{line!r} != {expected!r}")
+
+
+# Rows that run through a real Snakemake process: errors of each stage of our reading (a key,
+# a value, a cross-check, a duplicate key Snakemake's reader lets pass, a huge and a NaN number
+# that both readers must carry alike) and two that Snakemake refuses itself (YAML, no file).
+SUBPROCESS_CASES = [
+    "unknown-top-key",
+    "seed-2**70",
+    "lr-nan",
+    "batch-sizes-over-subset",
+    "match-never-together",
+    "duplicate-preset",
+    "syntax-error",
+    "missing",
+]
+
+
+def test_the_subprocess_rows_exist_and_cover_both_outcomes():
+    rows = [case for case in CASES if case.name in SUBPROCESS_CASES]
+    assert len(rows) == len(SUBPROCESS_CASES)
+    assert {case.snakemake_first for case in rows} == {True, False}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "case",
-    [
-        pytest.param(
-            case,
-            marks=pytest.mark.xfail(
-                strict=True,
-                raises=NotOneLine,
-                reason="Snakemake parses --configfile files before the Snakefile (no hook)",
-            ),
-        )
-        if case.snakemake_first
-        else case
-        for case in CASES
-    ],
+    marked([case for case in CASES if case.name in SUBPROCESS_CASES]),
     ids=lambda case: case.name,
 )
 def test_snakemake_refuses_with_the_same_line(case, workdir, tmp_path, capsys):
@@ -416,6 +474,7 @@ def test_snakemake_refuses_with_the_same_line(case, workdir, tmp_path, capsys):
     if lines != [expected]:
         raise NotOneLine(result.stderr[-2000:])
     assert "Traceback" not in result.stdout and result.stdout.strip() == ""
+    assert snakefile_error(path) == expected  # the in-process model of this path agrees
 
 
 def test_config_overrides_apply_on_top_of_the_files(tmp_path):

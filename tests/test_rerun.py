@@ -1,8 +1,9 @@
 """Finished runs are never retrained by harmless events (issue: at the paper's scale a spurious
 rerun throws away GPU-days), while a changed hyperparameter reruns exactly the runs it changes.
 
-The DAG of config/test.yaml is run once for real; then each event is applied to that finished
-study and a dry run must plan no training job.
+The DAG of config/test.yaml is run once for real (the session's ``finished_test_study``, shared
+with test_workflow); then each event is applied to a copy of that finished study and a dry run
+must plan no training job.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_workflow import DATA, REPO, copy_workflow, snakemake
+from test_workflow import DATA, REPO, snakemake
 
 from secondorder import study
 
@@ -37,13 +38,10 @@ def planned_train_jobs(workdir: Path, *args: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the workflow whose test study has run to the end."""
-    workdir = copy_workflow(tmp_path_factory.mktemp("rerun") / "repo")
-    result = snakemake(workdir, "--configfile", CONFIG, "--cores", "2", timeout=900)
-    assert result.returncode == 0, result.stderr[-5000:]
-    assert planned_train_jobs(workdir) == []
-    return workdir
+def finished(finished_test_study: Path) -> Path:
+    """A copy of the workflow whose test study has run to the end (read-only here)."""
+    assert planned_train_jobs(finished_test_study) == []
+    return finished_test_study
 
 
 @pytest.fixture
