@@ -112,7 +112,8 @@ def test_slurm_profile_dry_run(workdir):
     assert result.returncode == 0, result.stderr + result.stdout
     assert job_counts(result.stdout)["train"] == expected_runs("config/quick.yaml")
     train_jobs = result.stdout.split("rule train:")[1:]
-    assert train_jobs and all("gpu=1" in job and "runtime=720" in job for job in train_jobs)
+    # each job's runtime comes from its own estimate (tests/test_plan.py checks the values)
+    assert train_jobs and all("gpu=1" in job and "runtime=" in job for job in train_jobs)
 
 
 BASE = {
