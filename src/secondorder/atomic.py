@@ -19,8 +19,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import torch
-
 _TEMPORARY = re.compile(r"^\..+\.(?P<pid>\d+)\.[0-9a-f]{8}\.tmp$")  # see replacing()
 
 
@@ -101,6 +99,8 @@ def write_json(path: str | os.PathLike, value: Any) -> None:
 
 def save_torch(obj: Any, path: str | os.PathLike) -> None:
     """``torch.save`` of ``obj`` to ``path``, atomically and flushed to disk before the rename."""
+    import torch  # here, not at the top: the analysis jobs write no tensors and skip its import
+
     with replacing(path) as tmp, open(tmp, "xb") as handle:
         torch.save(obj, handle)
         handle.flush()
