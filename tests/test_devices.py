@@ -101,7 +101,7 @@ def test_a_lease_ends_with_its_run(fake_gpus, tmp_path, monkeypatch):
     used = []
 
     class FakeRun:
-        def __init__(self, spec, bundle, out_dir, device, progress):
+        def __init__(self, spec, bundle, out_dir, device, progress, tuned):
             used.append(device)
 
         def run(self):
@@ -114,7 +114,7 @@ def test_a_lease_ends_with_its_run(fake_gpus, tmp_path, monkeypatch):
 
     monkeypatch.setattr(train_module, "_Run", FakeRun)
     monkeypatch.setattr(devices.time, "sleep", no_waiting)
-    spec = SimpleNamespace(run_id="r", to_dict=dict)
+    spec = SimpleNamespace(run_id="r", to_dict=dict, search=None)
     for attempt in range(3):
         if attempt == 1:
             with pytest.raises(RuntimeError, match="releases its GPU"):
@@ -179,7 +179,7 @@ def test_unusable_lock_file_gives_one_clear_line(fake_gpus, tmp_path, monkeypatc
 
 def test_unusable_device_is_refused_before_anything_is_written(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    spec = SimpleNamespace(run_id="r", to_dict=dict)
+    spec = SimpleNamespace(run_id="r", to_dict=dict, search=None)
     for device, message in [("gpu0", "unknown device 'gpu0'"), ("cuda", "CUDA is not available")]:
         with pytest.raises(DeviceError, match=message):
             train_module.train_run(spec, tmp_path / "b.pt", tmp_path / "run", device=device)

@@ -54,6 +54,9 @@ def test_the_report_shows_every_artifact_with_its_caption(tmp_path: Path) -> Non
         section = "Beyond the paper" if entry["beyond_paper"] else "The paper"
         for pattern, category, content in MARKED[entry["kind"]]:
             expected[pattern.format(name)] = (category, section, name, content)
+    # the tuning stage (config/test.yaml tunes SGD): every point, and a figure per preset
+    expected["results/tables/tuning.csv"] = ("Tuning", "Other", "tuning", "table")
+    expected["results/figures/tuning_sgd.png"] = ("Tuning", "Other", "tuning_sgd", "figure")
     for path in expected:
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / path).write_bytes(PNG if path.endswith(".png") else b"a,b\n1,2\n")

@@ -65,7 +65,8 @@ def expected_work(spec: RunSpec) -> Work:
     from secondorder.dataplan import DataPlan
     from secondorder.optim import resolve_hparams
 
-    hp = resolve_hparams(spec.method, spec.hparams)  # a searched value at its default
+    searched = {key: values[0] for key, values in (spec.search or {}).get("space", {}).items()}
+    hp = resolve_hparams(spec.method, {**spec.hparams, **searched})  # a searched value: its first
     n_train = spec.train_subset or TRAIN_SIZES[spec.dataset]
     n_test = spec.test_subset or TEST_SIZES[spec.dataset]
     if spec.holdout is not None:  # a validation split: trained on the rest

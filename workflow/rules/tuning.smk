@@ -28,7 +28,7 @@ rule tuning_report:
             "results/tables/tuning.csv",
             caption="../report/tuning.rst",
             category="Tuning",
-            labels={"artifact": "every point tried", "type": "table"},
+            labels={"artifact": "tuning", "content": "table"},
         ),
         md="results/tables/tuning.md",
         figures=[
@@ -37,7 +37,7 @@ rule tuning_report:
                     path,
                     caption="../report/tuning.rst",
                     category="Tuning",
-                    labels={"artifact": Path(path).stem, "type": "figure"},
+                    labels={"artifact": Path(path).stem, "content": "figure"},
                 )
                 if path.endswith(".png")
                 else path
