@@ -50,17 +50,22 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return copy_workflow(tmp_path_factory.mktemp("workflow"))
 
 
+def snakemake_env(data: Path = DATA) -> dict[str, str]:
+    """The environment of a Snakemake subprocess: this checkout's package and the data."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "src"), env.get("PYTHONPATH")]))
+    env["SECONDORDER_DATA"] = str(data)
+    return env
+
+
 def snakemake(
     workdir: Path, *args: str, timeout: int = 300, data: Path = DATA
 ) -> subprocess.CompletedProcess:
     """Run the venv's Snakemake (the one next to this Python) in `workdir`."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "src"), env.get("PYTHONPATH")]))
-    env["SECONDORDER_DATA"] = str(data)
     return subprocess.run(
         [sys.executable, "-m", "snakemake", *args],
         cwd=workdir,
-        env=env,
+        env=snakemake_env(data),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -156,6 +161,25 @@ def test_malformed_config_gives_one_clean_line(tmp_path, workdir, change, expect
     assert "Traceback" not in output and 'File "' not in output
 
 
+def check_artifacts(workdir: Path, config: str) -> None:
+    """Every file that the artifacts of `config` (a path in the repository) are made of, the
+    report, and every run's record, log and benchmark exist under `workdir`/results."""
+    results = workdir / "results"
+    entry = study.load_config(REPO / config)
+    for name, artifact in entry["artifacts"].items():
+        for path in ARTIFACT_FILES[artifact["kind"]]:
+            output = results / path.format(name=name)
+            assert output.stat().st_size > 0, output
+            if output.suffix in MAGIC:
+                assert output.read_bytes().startswith(MAGIC[output.suffix]), output
+    for name in ("report.md", "report.html", "metrics.json"):
+        assert (results / name).stat().st_size > 0, name
+    for run_id in study.expand(entry):
+        assert (results / "runs" / run_id / "summary.json").exists()
+        assert (results / "logs" / "train" / f"{run_id}.log").exists()
+        assert (results / "benchmarks" / "train" / f"{run_id}.tsv").exists()
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not (DATA / "MNIST").exists(), reason=f"no MNIST under {DATA}")
 def test_full_dag_on_the_test_config(finished_test_study):
@@ -163,12 +187,7 @@ def test_full_dag_on_the_test_config(finished_test_study):
     results = workdir / "results"
     config = study.load_config(REPO / "config/test.yaml")
     assert {a["kind"] for a in config["artifacts"].values()} == set(study.ARTIFACT_KINDS)
-    for name, entry in config["artifacts"].items():
-        for path in ARTIFACT_FILES[entry["kind"]]:
-            output = results / path.format(name=name)
-            assert output.stat().st_size > 0, output
-            if output.suffix in MAGIC:
-                assert output.read_bytes().startswith(MAGIC[output.suffix]), output
+    check_artifacts(workdir, "config/test.yaml")
     report = (results / "report.md").read_text()
     assert "![Figure 2 (test scale)](figures/fig02_loss_epochs_mnist.png)" in report
     assert "## Verdicts" in report
@@ -176,11 +195,6 @@ def test_full_dag_on_the_test_config(finished_test_study):
     assert "| SGD |" in (results / "tables/table2_time_to_target.md").read_text()
     metrics = json.loads((results / "metrics.json").read_text())
     assert set(config["artifacts"]) <= set(metrics)
-    runs = study.expand(study.load_config(REPO / "config/test.yaml"))
-    for run_id in runs:
-        assert (results / "runs" / run_id / "summary.json").exists()
-        assert (results / "logs" / "train" / f"{run_id}.log").exists()
-        assert (results / "benchmarks" / "train" / f"{run_id}.tsv").exists()
 
     again = snakemake(workdir, "-n", "--configfile", "config/test.yaml")
     assert again.returncode == 0, again.stderr
