@@ -29,8 +29,10 @@ study: $(VENV)/.installed  ## run the study (default: the laptop-scale config/qu
 	$(BIN)/secondorder expand --config $(CONFIG) > /dev/null
 	$(BIN)/snakemake --configfile $(CONFIG) --cores $(CORES)
 
+# Tests run in one pytest-xdist worker per core (TEST_WORKERS=0: in this process, one by one).
+TEST_WORKERS ?= auto
 test: $(VENV)/.installed  ## the whole test suite, slow tests included
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS)
 
 test-fast: $(VENV)/.installed
 	$(BIN)/python -m pytest -q -m "not slow"
@@ -47,7 +49,8 @@ lock: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet uv
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 \
 		--python-platform x86_64-manylinux_2_28 --no-header $(LOCK_FLAGS) -o requirements.lock.new
-	{ sed -n 1,3p requirements.lock; cat requirements.lock.new; } > requirements.lock
+	sed -n 1,3p requirements.lock | cat - requirements.lock.new > requirements.lock.tmp
+	mv requirements.lock.tmp requirements.lock
 	rm requirements.lock.new
 	$(BIN)/python workflow/envs/render.py
 
