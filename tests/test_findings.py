@@ -135,6 +135,43 @@ def test_per_epoch_is_the_majority_of_methods_and_a_divergence_fails():
     assert "diverged" in next(r for r in f.rows if r[1] == "SR1")[4]
 
 
+def test_per_epoch_counts_methods_not_presets():
+    """Three SHG presets that hold are one method: with SQN and SR1 failing, the finding fails
+    (counting presets it would hold, 3 of 5)."""
+    rows = table(
+        run("sgd", SGD),
+        *(run(p, scaled(0.5), method="shg") for p in ("shg", "shg-50pct", "shg-100pct")),
+        run("sqn", scaled(1.5)),
+        run("sr1", scaled(1.5), method="lsr1"),
+    )
+    f = per_epoch.check(rows)
+    assert f.verdict == "does not hold"
+    assert f.summary.startswith("holds in 1 of 3 methods, does not hold in 2")
+    assert "SHG: holds (holds in 3 of 3 comparisons" in f.summary
+    assert len(f.rows) == 5  # every preset is still listed
+
+
+def test_runs_beyond_the_paper_do_not_count():
+    """SHG with Gauss-Newton curvature or adaptive damping, and Adam, are not the paper's
+    methods: they cannot make finding 1 hold; a fixed damping is SHG's own tuning."""
+    gn = {"curvature": "gauss-newton", "damping": 0.0}
+    lm = {"curvature": "hessian", "damping": 1.0, "adapt_damping": True}
+    rows = table(
+        run("sgd", SGD),
+        run("shg", scaled(1.5), hparams={"curvature": "hessian", "damping": 0.1}),
+        run("shg-gn", scaled(0.3), method="shg", hparams=gn),
+        run("shg-lm", scaled(0.3), method="shg", hparams=lm),
+        run("adam", scaled(0.3)),
+    )
+    checked = {f.key: f for f in findings.check_all(rows)}
+    assert checked["f1"].verdict == "does not hold"
+    assert [r[1] for r in checked["f1"].rows] == ["SHG"]
+    assert set(findings.paper_rows(rows)["optimizer"]) == {"sgd", "shg"}
+    # Without the beyond-the-paper runs in the table, the same verdict: they changed nothing.
+    assert per_epoch.check(findings.paper_rows(rows)).verdict == "does not hold"
+    assert per_epoch.check(rows).verdict == "holds"  # the check itself would count them
+
+
 def test_per_epoch_uses_the_main_setting_only():
     rows = table(run("sgd", SGD, activation="relu"), run("shg", scaled(0.5), activation="relu"))
     f = per_epoch.check(rows)  # LeNet's paper activation is tanh: not the main comparison
@@ -314,6 +351,24 @@ def test_line_search_three_outcomes():
     same = run("sr1_fixed", scaled(1.02), method="lsr1", hparams=FIXED)
     assert line_search.check(table(searching, same)).verdict == "inconclusive"
     assert line_search.check(table(searching)).summary.startswith(findings.NOT_IN_STUDY)
+
+
+def test_a_fixed_step_preset_is_compared_with_its_line_search_twin():
+    """Not with a better configuration of the same method: SHG-fixed (20 % gradient) against
+    SHG (20 %), though SHG-100pct is far lower; where no twin is exact, the closest is named
+    with its differences."""
+    base = {"gradient_fraction": 0.2, "cg_max_iter": 20}
+    fixed = run("shg-fixed", scaled(0.9), method="shg", hparams={**base, **FIXED})
+    twin = run("shg", SGD, method="shg", hparams={**base, "line_search": True, "lr": 1.0})
+    full = {**base, "gradient_fraction": 1.0}
+    better = run("shg-100pct", scaled(0.1), method="shg", hparams=full)
+    f = line_search.check(table(fixed, twin, better))
+    assert f.rows[0][2] == "SHG" and f.verdict == "does not hold"  # fixed is lower than twin
+    assert "closest" not in f.rule
+    tuned = run("shg", SGD, method="shg", hparams={**base, "cg_max_iter": 10})
+    f = line_search.check(table(fixed, tuned, better))
+    assert f.rows[0][2] == "SHG (differs in cg_max_iter)"
+    assert "the closest is used" in f.rule
 
 
 def test_fixed_step_runs_stay_out_of_the_main_comparison():

@@ -27,10 +27,13 @@ from secondorder.analysis.findings.base import (
     LOSS_MARGIN,
     MOST_OF_CURVE,
     NOT_IN_STUDY,
+    PAPER_METHODS,
     SECOND_ORDER,
     UNCLEAR,
     VERDICTS,
     Finding,
+    is_beyond_paper,
+    paper_rows,
 )
 from secondorder.analysis.findings.table1 import TABLE1_TOLERANCE_PP
 from secondorder.analysis.findings.time_to_target import TARGET_ACCURACY, TIME_MARGIN
@@ -43,6 +46,7 @@ __all__ = [
     "LOSS_MARGIN",
     "MOST_OF_CURVE",
     "NOT_IN_STUDY",
+    "PAPER_METHODS",
     "SECOND_ORDER",
     "TABLE1_TOLERANCE_PP",
     "TARGET_ACCURACY",
@@ -51,6 +55,8 @@ __all__ = [
     "VERDICTS",
     "Finding",
     "check_all",
+    "is_beyond_paper",
+    "paper_rows",
 ]
 
 
@@ -63,11 +69,14 @@ def check_all(rows: pd.DataFrame, *, times: pd.DataFrame | None = None) -> list[
     Table 2 CSV when the study has one (else finding 3 computes it from the rows).
 
     Only finished and diverged runs count: a run that failed (crashed) says nothing about its
-    optimizer; the report's scale section counts it."""
+    optimizer; the report's scale section counts it. Runs beyond the paper (Adam, SHG with
+    Gauss-Newton curvature or Levenberg-Marquardt damping: :func:`is_beyond_paper`) do not
+    count either: the findings are the paper's statements about its own methods."""
     if "status" in rows:
         rows = rows[rows["status"].isin(["finished", "diverged"])]
     if rows.empty or not {"epoch", "train_loss", "test_accuracy"} <= set(rows):
         rows = pd.DataFrame(columns=[*EMPTY_COLUMNS, "train_loss", "test_accuracy"])
+    rows = paper_rows(rows)
     return [
         per_epoch.check(rows),
         gd.check(rows),

@@ -29,6 +29,11 @@ NOT_IN_STUDY = "not in this study"
 
 # The paper's second-order methods (L-BFGS and Adam baselines are beyond the paper).
 SECOND_ORDER = ("shg", "sqn", "lsr1")
+PAPER_METHODS = ("sgd", "gd", *SECOND_ORDER)
+METHOD_LABELS = {"sgd": "SGD", "gd": "GD", "shg": "SHG", "sqn": "SQN", "lsr1": "SR1"}
+# Hyperparameters that set only the step length: a fixed-step preset and its line-search twin
+# differ in these alone.
+STEP_KEYS = frozenset({"line_search", "lr", "ls_backtrack", "ls_c", "ls_max_trials"})
 # A loss (or loss ratio) differs only beyond this relative margin.
 LOSS_MARGIN = 0.05
 # Curves are compared at this many evenly spaced epochs of their common range.
@@ -92,11 +97,43 @@ def count_text(verdicts: Sequence[str], what: str) -> str:
 # -- selecting runs
 
 
+def hparams_of(row: pd.Series) -> dict:
+    """The run's resolved hyperparameters ({} where the table has none)."""
+    value = row.get("hparams")
+    return {} if is_missing(value) else json.loads(value)
+
+
 def is_fixed_step(row: pd.Series) -> bool:
     """A second-order run with its line search switched off (the paper's Figure 12)."""
-    if row["method"] not in SECOND_ORDER or is_missing(row.get("hparams")):
-        return False
-    return json.loads(row["hparams"]).get("line_search") is False
+    return row["method"] in SECOND_ORDER and hparams_of(row).get("line_search") is False
+
+
+def is_beyond_paper(row: pd.Series) -> bool:
+    """A run the paper's findings do not speak about: a method the paper does not compare
+    (Adam, ...) or a variant it does not run (Gauss-Newton curvature, Levenberg-Marquardt
+    adaptive damping; a fixed damping is part of Hessian-free's own tuning)."""
+    if row["method"] not in PAPER_METHODS:
+        return True
+    hparams = hparams_of(row)
+    return hparams.get("curvature", "hessian") != "hessian" or bool(hparams.get("adapt_damping"))
+
+
+def paper_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    """The rows of runs the paper's findings speak about (not :func:`is_beyond_paper`)."""
+    if rows.empty:
+        return rows
+    keys = rows[["method", "hparams"]].drop_duplicates()
+    beyond = keys[keys.apply(is_beyond_paper, axis=1)]
+    if beyond.empty:
+        return rows
+    marked = rows.merge(beyond.assign(_beyond=True), on=["method", "hparams"], how="left")
+    return rows[marked["_beyond"].isna().to_numpy()]
+
+
+def differing_hparams(a: dict, b: dict) -> list[str]:
+    """The hyperparameters besides the step length's in which two presets differ, sorted."""
+    keys = (set(a) | set(b)) - STEP_KEYS
+    return sorted(k for k in keys if a.get(k) != b.get(k))
 
 
 def runs_table(rows: pd.DataFrame) -> pd.DataFrame:
@@ -315,6 +352,7 @@ class SettingComparison:
 
     setting: str
     preset: str
+    method: str
     comparison: CurveComparison
     run_ids: list[str]
 
@@ -360,5 +398,6 @@ def compare_with_sgd(rows: pd.DataFrame, methods: Sequence[str]) -> list[Setting
             ids = list(own["run_id"])
             comparison = compare_curves([curves[r] for r in ids], sgd_curves)
             if comparison is not None:
-                out.append(SettingComparison(label, str(preset), comparison, ids + sgd_ids))
+                method = str(own["method"].iloc[0])
+                out.append(SettingComparison(label, str(preset), method, comparison, ids + sgd_ids))
     return out

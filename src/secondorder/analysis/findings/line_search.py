@@ -17,13 +17,14 @@ from secondorder.analysis.findings.base import (
     Finding,
     common_range,
     count_text,
+    differing_hparams,
     direction,
+    hparams_of,
     loss_column,
     majority,
     not_in_study,
     ratio,
     ratio_text,
-    reference_curves,
     run_curves,
     runs_table,
     seed_stats,
@@ -34,9 +35,29 @@ from secondorder.analysis.style import optimizer_label
 DIRECTION_VERDICT = {"up": HOLDS, "down": FAILS, "flat": UNCLEAR, "n/a": UNCLEAR}
 
 
+def line_search_twin(
+    fixed: pd.Series, searching: pd.DataFrame, runs_per_preset: pd.Series
+) -> tuple[str, list[str]] | None:
+    """The line-search preset that `fixed` switches off, with the hyperparameters (besides the
+    step length's) in which they differ: the candidate of the same method with the fewest such
+    differences, ties going to the preset the study runs most (the method's main preset, not a
+    one-figure variant). None without a candidate."""
+    own = hparams_of(fixed)
+    candidates = []
+    for preset, group in searching.groupby("optimizer", sort=True):
+        differences = differing_hparams(own, hparams_of(group.iloc[0]))
+        main = -int(runs_per_preset.get(preset, 0))
+        candidates.append((len(differences), main, preset, differences))
+    if not candidates:
+        return None
+    _, _, preset, differences = min(candidates)
+    return str(preset), differences
+
+
 def check(rows: pd.DataFrame) -> Finding:
-    """Each fixed-step run group (a second-order preset with ``line_search: false``) against the
-    line-search preset of the same method in the same setting (the best one when several), at
+    """Each fixed-step run group (a second-order preset with ``line_search: false``) against its
+    line-search twin in the same setting (:func:`line_search_twin`: the same preset but for the
+    step length; never a different configuration of the method that happens to be better), at
     the last common epoch; a diverged fixed-step run has an infinite loss there, so an
     explosion (the paper's failure mode) counts as failing."""
     finding = Finding(
@@ -64,16 +85,19 @@ def check(rows: pd.DataFrame) -> Finding:
     if fixed.empty:
         return not_in_study(finding, "no second-order run with a fixed learning rate")
     curves = run_curves(rows, loss_column(rows))
+    runs_per_preset = runs["optimizer"].value_counts()
     verdicts, used = [], set()
     for key, group in fixed.groupby([*SETTING_COLUMNS, "method", "optimizer"], sort=True):
         setting = dict(zip(SETTING_COLUMNS, key[:-2], strict=True))
         method, preset = key[-2], key[-1]
         same = runs[(runs[list(SETTING_COLUMNS)] == pd.Series(setting)).all(axis=1)]
-        searching = same[~same["fixed_step"]]
-        reference = reference_curves(curves, searching, method)
-        if reference is None:
+        searching = same[~same["fixed_step"] & (same["method"] == method)]
+        twin = line_search_twin(group.iloc[0], searching, runs_per_preset)
+        if twin is None:
             continue
-        ls_preset, ls_curves = reference
+        ls_preset, differences = twin
+        ls_ids = searching.loc[searching["optimizer"] == ls_preset, "run_id"]
+        ls_curves = [curves[r] for r in ls_ids]
         own = [curves[r] for r in group["run_id"]]
         span = common_range([*own, *ls_curves])
         if span is None:
@@ -88,7 +112,8 @@ def check(rows: pd.DataFrame) -> Finding:
             (
                 setting_label(setting),
                 f"{optimizer_label(preset)}" + (f" (lr {lr:g})" if lr is not None else ""),
-                optimizer_label(ls_preset),
+                optimizer_label(ls_preset)
+                + (f" (differs in {', '.join(differences)})" if differences else ""),
                 f"{span[1]:.3g}",
                 ours.text(),
                 theirs.text(),
@@ -97,9 +122,14 @@ def check(rows: pd.DataFrame) -> Finding:
             )
         )
         used |= set(group["run_id"])
-        used |= set(searching.loc[searching["optimizer"] == ls_preset, "run_id"])
+        used |= set(ls_ids)
     if not verdicts:
         return not_in_study(finding, "no fixed-step run with a line-search counterpart")
+    if any(" (differs in " in row[2] for row in finding.rows):
+        finding.rule += (
+            " Where no line-search preset equals the fixed-step one but for the step length, "
+            "the closest is used and its differences are named."
+        )
     finding.verdict = majority(verdicts)
     finding.summary = count_text(verdicts, "settings")
     finding.run_ids = frozenset(used)
