@@ -12,6 +12,7 @@ import pytest
 from test_analysis import DECREASING, write_run
 
 from secondorder import analysis, study
+from secondorder.analysis import findings
 from secondorder.analysis import report as report_module
 from secondorder.analysis.html import markdown_to_html, slug
 
@@ -207,3 +208,18 @@ def test_time_to_target_comes_from_the_table2_artifact(tmp_path):
     ]
     assert report_module.time_to_target_table(artifacts)["time_to_target_s"].tolist() == [4.0]
     assert report_module.time_to_target_table([]) is None
+
+
+def test_paper_findings_link_only_the_papers_artifacts():
+    """A beyond-the-paper figure draws the same SGD and SHG runs as Figure 2, but is not the
+    paper's evidence: the finding links Figure 2 only."""
+    finding = findings.Finding(
+        key="f1", title="t", paper="p", rule="r", verdict="holds", summary="s",
+        run_ids=frozenset({"sgd-run", "shg-run"}),
+    )  # fmt: skip
+    artifacts = [
+        {"name": "fig02", "kind": "loss_curves", "x": "epoch", "title": "Figure 2"},
+        {"name": "beyond", "kind": "loss_curves", "x": "epoch", "title": "B", "beyond_paper": True},
+    ]
+    runs = {"fig02": {"sgd-run", "shg-run"}, "beyond": {"sgd-run", "shg-run", "gn-run"}}
+    assert report_module._links(finding, artifacts, runs) == "[fig02](#fig02-figure-2)"

@@ -130,12 +130,15 @@ def _finding_heading(finding: Finding) -> str:
 
 
 def _links(finding: Finding, artifacts: Sequence[Mapping[str, Any]], runs: dict[str, set]) -> str:
-    """The artifacts of the finding's kinds that show its runs (each once), as in-page links."""
+    """The artifacts of the finding's kinds that show its runs (each once), as in-page links;
+    not the beyond-the-paper ones, which share runs with the paper's figures but are not its
+    evidence."""
     used = [
         a
         for a in artifacts
         if {a["kind"], f"{a['kind']}:{a.get('x')}"} & set(finding.shown_by)
         and runs.get(a["name"], set()) & finding.run_ids
+        and not a.get("beyond_paper", False)
     ]
     return ", ".join(f"[{a['name']}](#{slug(_artifact_heading(a))})" for a in used) or "none"
 
