@@ -16,7 +16,8 @@ import pytest
 
 from secondorder import plan
 from secondorder.cli import main
-from secondorder.study import RunSpec, artifact_runs, expand, load_config
+from secondorder.runspec import RunSpec
+from secondorder.study import artifact_runs, expand, load_config
 
 REPO = Path(__file__).resolve().parents[1]
 OPS = {op: {"call_s": 0.01, "sample_s": 0.001} for op in plan.OPS}

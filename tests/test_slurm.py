@@ -23,7 +23,7 @@ import yaml
 from test_workflow import DATA, REPO, check_artifacts, copy_workflow, snakemake, snakemake_env
 
 from secondorder import study
-from secondorder.study import RunSpec
+from secondorder.runspec import RunSpec
 from secondorder.train import train_run
 
 pytestmark = [

@@ -9,16 +9,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from secondorder.checks import MAX_SEED
+from secondorder.configfile import read_config_file
 from secondorder.errors import ConfigError
-from secondorder.study import (
-    MAX_SEED,
-    RunSpec,
-    artifact_runs,
-    check_spec,
-    expand,
-    load_config,
-    read_config_file,
-)
+from secondorder.runspec import RunSpec, check_spec
+from secondorder.study import artifact_runs, expand, load_config
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -17,7 +17,7 @@ import torch
 from secondorder import train as train_module
 from secondorder.errors import ConfigError
 from secondorder.optim import resolve_hparams
-from secondorder.study import RunSpec
+from secondorder.runspec import RunSpec
 from secondorder.train import METRIC_COLUMNS, train_run
 
 METHOD_HPARAMS = {

@@ -183,7 +183,7 @@ def _sgd_epoch(data_bundle: Path, dev: torch.device, quick: bool) -> dict[str, A
     """Training time of one SGD epoch of LeNet on MNIST through the real runner."""
     if not Path(data_bundle).exists():
         return {"skipped": f"no MNIST bundle at {data_bundle} (run the data rule first)"}
-    from secondorder.study import RunSpec
+    from secondorder.runspec import RunSpec
     from secondorder.train import train_run
 
     spec = RunSpec(

@@ -18,7 +18,7 @@ from secondorder import atomic
 from secondorder.errors import ConfigError
 
 if TYPE_CHECKING:
-    from secondorder.study import RunSpec
+    from secondorder.runspec import RunSpec
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -180,7 +180,7 @@ def _train(args: argparse.Namespace) -> int:
 
 def _read_spec(path: Path) -> RunSpec:
     """A run spec (JSON) checked like a config: errors name the file and the key."""
-    from secondorder.study import check_spec
+    from secondorder.runspec import check_spec
 
     try:
         values = json.loads(path.read_text(encoding="utf-8"))

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from secondorder.study import TEST_SIZES, TRAIN_SIZES, RunSpec
+from secondorder.runspec import TEST_SIZES, TRAIN_SIZES, RunSpec
 
 OPS = ("loss", "gradient", "hvp", "ggnvp")
 SHAPES = {"mnist": (1, 28), "cifar10": (3, 32)}  # channels, image size

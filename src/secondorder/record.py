@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import secondorder
-from secondorder.study import RunSpec
+from secondorder.runspec import RunSpec
 
 log = logging.getLogger("secondorder.record")
 

@@ -1,4 +1,4 @@
-"""The training runner: one :class:`~secondorder.study.RunSpec` -> one run record.
+"""The training runner: one :class:`~secondorder.runspec.RunSpec` -> one run record.
 
 A run holds its dataset on the training device, draws mini-batches by on-device permutation,
 and calls ``optimizer.step(objective, batch, curvature_batch)`` once per iteration. The data
@@ -44,7 +44,7 @@ from secondorder.devices import device_lease
 from secondorder.errors import ConfigError
 from secondorder.models import build_model
 from secondorder.optim import DATA_HPARAMS, build_optimizer
-from secondorder.study import RunSpec
+from secondorder.runspec import RunSpec
 
 log = logging.getLogger("secondorder.train")
 _UNTUNED = "tuning selected nothing (every point of the search was excluded): not trained"

@@ -32,7 +32,7 @@ from typing import Any
 
 from secondorder.errors import ConfigError
 from secondorder.optim import resolve_hparams
-from secondorder.study import RunSpec
+from secondorder.runspec import RunSpec
 
 SEARCH_KEY = "search"
 SELECTION_RULE = (

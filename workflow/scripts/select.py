@@ -6,7 +6,7 @@ from pathlib import Path
 
 from secondorder import atomic, tuning
 from secondorder.glue import rule_job
-from secondorder.study import RunSpec
+from secondorder.runspec import RunSpec
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 with rule_job("select", smk.log[0]):

@@ -5,7 +5,7 @@ import logging
 from pathlib import Path
 
 from secondorder.glue import rule_job
-from secondorder.study import RunSpec
+from secondorder.runspec import RunSpec
 from secondorder.train import train_run
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)

@@ -1,0 +1,280 @@
+"""One training run's identity: :class:`RunSpec` (everything that determines a run and its
+record), its stable run id, and the checks of run settings shared by study configs and
+``secondorder train --spec`` (:func:`check_spec`)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from typing import Any
+
+from secondorder.checks import (
+    MAX_SEED,
+    as_mapping,
+    check_choice,
+    check_int,
+    check_keys,
+    check_name,
+    check_seeds,
+    is_real,
+    key_path,
+    quoted_number_hint,
+)
+from secondorder.errors import ConfigError
+
+DATASETS = ("mnist", "cifar10")
+
+TRAIN_SIZES = {"mnist": 60_000, "cifar10": 50_000}  # full training sets (subsets must fit)
+
+TEST_SIZES = {"mnist": 10_000, "cifar10": 10_000}
+
+RUN_DEFAULTS: dict[str, Any] = {
+    "batch_size": 100,
+    "epochs": 10,
+    "activation": "tanh",
+    "variant": "standard",
+    "train_subset": None,
+    "test_subset": None,
+    "logs_per_epoch": 4,
+    "eval_train_loss": False,
+    "chunk_size": 4096,
+    "divergence_factor": 1000.0,
+    "eval_every": None,
+}
+
+# RunSpec fields -> default, see to_dict
+LATER_FIELDS: dict[str, Any] = {
+    "eval_every": None,
+    "holdout": None,
+    "evaluate_on": "test",
+    "search": None,
+}
+
+EVALUATION_SETS = ("test", "validation")
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything that determines one training run (and hence its record)."""
+
+    dataset: str
+    model: str
+    activation: str
+    variant: str
+    optimizer: str  # preset name in the config: the label of the run in figures
+    method: str
+    hparams: dict[str, Any] = field(hash=False)
+    batch_size: int
+    epochs: int
+    seed: int
+    train_subset: int | None = None
+    test_subset: int | None = None
+    logs_per_epoch: int = 4
+    eval_train_loss: bool = False
+    chunk_size: int | None = 4096
+    divergence_factor: float = 1000.0  # loss above this multiple of the initial loss = diverged
+    eval_every: int | None = None  # extra logging point every this many iterations
+    holdout: int | float | None = None  # validation split held out of the training set
+    evaluate_on: str = "test"  # test | validation (a tuning run: the held-out split)
+    search: dict[str, Any] | None = field(default=None, hash=False)  # see secondorder.tuning
+
+    def to_dict(self) -> dict[str, Any]:
+        """All fields, except fields added later while they hold their default: a spec then
+        keeps its dict (and so its run id and the match with its saved records)."""
+        values = asdict(self)
+        for name, default in LATER_FIELDS.items():
+            if values[name] == default:
+                del values[name]
+        return values
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> RunSpec:
+        names = {f.name for f in fields(cls)}
+        unknown = set(values) - names
+        required = {f.name for f in fields(cls) if f.default is MISSING}
+        missing = required - set(values)
+        if unknown or missing:
+            raise ConfigError(
+                f"run spec: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}"
+            )
+        return cls(**dict(values))
+
+    @property
+    def setting(self) -> str:
+        """Dataset, model, activation and (unless standard) variant: ``mnist-lenet-tanh``."""
+        setting = f"{self.dataset}-{self.model}-{self.activation}"
+        return setting if self.variant == "standard" else f"{setting}-{self.variant}"
+
+    @property
+    def run_id(self) -> str:
+        """Readable and stable: the setting, the optimizer preset, batch size, seed and a hash
+        of the whole spec (so a changed hyperparameter, epoch count or subset gives a new id).
+
+        A tuning run says ``val`` before the hash. A run with a search hashes its search, not
+        the searched values: its id is the same before and after tuning fills them in."""
+        values = self.to_dict()
+        if self.search is not None:
+            space = self.search["space"]
+            values["hparams"] = {k: v for k, v in self.hparams.items() if k not in space}
+        canonical = json.dumps(values, sort_keys=True, separators=(",", ":"))
+        digest = hashlib.sha256(canonical.encode()).hexdigest()[:6]
+        role = "__val" if self.evaluate_on == "validation" else ""
+        return (
+            f"{self.setting}__{self.optimizer}__bs{self.batch_size}__s{self.seed}{role}__{digest}"
+        )
+
+
+def check_spec(values: Any) -> RunSpec:
+    """A run spec from outside the config (``secondorder train --spec``), checked like a
+    config: known keys, names and choices, integers in range, hyperparameters that resolve.
+
+    Returns the spec with its hyperparameters resolved (defaults filled in). Errors name the
+    key, so a spec whose names hold a path (``../``) never reaches the file system.
+    """
+    from secondorder.models import ACTIVATIONS, MODELS, model_variants
+    from secondorder.optim import METHODS
+
+    values = as_mapping(values, "run spec")
+    names = [f.name for f in fields(RunSpec)]
+    check_keys(values, tuple(names), "run spec")
+    required = [f.name for f in fields(RunSpec) if f.default is MISSING]
+    missing = [name for name in required if name not in values]
+    if missing:
+        raise ConfigError(
+            f"run spec: missing key(s) {', '.join(missing)}; required: {', '.join(required)}"
+        )
+    dataset = check_choice(values["dataset"], DATASETS, "dataset")
+    model = check_choice(values["model"], MODELS, "model")
+    check_choice(values["activation"], ACTIVATIONS, "activation")
+    check_choice(values["variant"], model_variants(model), f"variant (model {model})")
+    check_name(values["optimizer"], "optimizer")
+    method = check_choice(values["method"], tuple(METHODS), "method")
+    hparams = as_mapping(values["hparams"], "hparams")
+    run = check_run({key: values[key] for key in RUN_DEFAULTS if key in values}, "")
+    check_int(values["seed"], "seed", minimum=0, maximum=MAX_SEED)
+    check_sizes(run, dataset, {key: key for key in run}, "the run")
+    holdout = values.get("holdout")
+    if holdout is not None and not (isinstance(holdout, float) and 0 < holdout < 1):
+        check_int(holdout, "holdout", optional=True)
+    evaluate_on = check_choice(values.get("evaluate_on", "test"), EVALUATION_SETS, "evaluate_on")
+    if evaluate_on == "validation" and holdout is None:
+        raise ConfigError("evaluate_on: 'validation' needs a holdout (the validation split)")
+    search = values.get("search")
+    space: dict[str, list[Any]] = {}
+    if search is not None:
+        search = as_mapping(search, "search")
+        check_keys(search, ("space", "epochs", "validation", "seeds"), "search")
+        space = as_mapping(search.get("space"), "search.space")
+        if not space or not all(isinstance(v, list) and len(v) > 1 for v in space.values()):
+            raise ConfigError("search.space: expected hyperparameter -> list of 2+ values")
+        for key in space:
+            if key in hparams:
+                raise ConfigError(f"hparams.{key}: a searched key is not pinned in hparams")
+        check_int(search.get("epochs"), "search.epochs")
+        check_seeds(search.get("seeds"))
+    check_space(
+        method, {**hparams, **{k: {"search": v} for k, v in space.items()}}, hparams, "hparams"
+    )
+    first = {key: values[0] for key, values in space.items()}
+    resolved = check_hparams(method, {**hparams, **first}, hparams, "hparams")
+    resolved = {k: v for k, v in resolved.items() if k not in space}
+    return RunSpec(**{**values, **run, "hparams": resolved})
+
+
+def check_run(run: dict[str, Any], where: str) -> dict[str, Any]:
+    """Check (and normalise) run settings in place; ``where`` is the key path of ``run``."""
+    from secondorder.models import ACTIVATIONS
+
+    check_keys(run, tuple(RUN_DEFAULTS), where)
+    for key in ("batch_size", "epochs", "logs_per_epoch"):
+        if key in run:
+            check_int(run[key], key_path(where, key))
+    for key in ("train_subset", "test_subset", "chunk_size", "eval_every"):
+        if key in run:
+            check_int(run[key], key_path(where, key), optional=True)
+    if "activation" in run:
+        check_choice(run["activation"], ACTIVATIONS, key_path(where, "activation"))
+    if "variant" in run and not isinstance(run["variant"], str):
+        raise ConfigError(
+            f"{key_path(where, 'variant')}: expected a string, got {run['variant']!r}"
+        )
+    if "divergence_factor" in run:
+        factor = run["divergence_factor"]
+        if not is_real(factor) or factor <= 1:
+            raise ConfigError(
+                f"{key_path(where, 'divergence_factor')}: expected a finite number > 1, got "
+                f"{factor!r}{quoted_number_hint(factor)}"
+            )
+        run["divergence_factor"] = float(factor)  # 1000 and 1000.0 give the same run id
+    if "eval_train_loss" in run and not isinstance(run["eval_train_loss"], bool):
+        flag = run["eval_train_loss"]
+        raise ConfigError(
+            f"{key_path(where, 'eval_train_loss')}: expected true or false, got {flag!r}"
+        )
+    return run
+
+
+def check_sizes(run: Mapping[str, Any], dataset: str, origin: Mapping[str, str], what: str) -> None:
+    """Subsets fit the dataset, and a batch fits the (subset) training set; ``origin`` maps a
+    setting to the key path it comes from."""
+    for key, sizes in (("train_subset", TRAIN_SIZES), ("test_subset", TEST_SIZES)):
+        subset = run.get(key)
+        if subset is not None and subset > sizes[dataset]:
+            raise ConfigError(
+                f"{origin[key]}: {subset} is larger than the {dataset} set "
+                f"({sizes[dataset]} samples); allowed: 1 to {sizes[dataset]}, or null for all"
+            )
+    subset = run.get("train_subset")
+    if subset is not None and subset < run["batch_size"]:
+        raise ConfigError(
+            f"{origin['train_subset']}: {subset} is smaller than the batch size "
+            f"{run['batch_size']} (from {origin['batch_size']}) of {what}; allowed: a train "
+            "subset of at least the batch size, or null for the whole training set"
+        )
+    if run["batch_size"] > TRAIN_SIZES[dataset]:
+        raise ConfigError(
+            f"{origin['batch_size']}: batch size {run['batch_size']} of {what} is larger than "
+            f"the {dataset} training set ({TRAIN_SIZES[dataset]} samples); allowed: 1 to "
+            f"{TRAIN_SIZES[dataset]}"
+        )
+
+
+def check_hparams(
+    method: str, hparams: Mapping[str, Any], blame: Iterable[str], where: str, context: str = ""
+) -> dict[str, Any]:
+    """``hparams`` resolved for ``method``; an error names the key of ``blame`` (those the user
+    wrote at ``where``) that causes it, else ``where`` itself."""
+    from secondorder.optim import method_defaults, resolve_hparams
+
+    defaults = method_defaults(method)
+    blame = list(blame)
+    for key in blame:
+        if key not in defaults:
+            raise ConfigError(
+                f"{key_path(where, key)}: unknown hyperparameter of method {method!r}{context}; "
+                f"allowed: {', '.join(defaults)}"
+            )
+    try:
+        return resolve_hparams(method, hparams)
+    except ConfigError as error:
+        message = str(error)
+    for key in blame:
+        try:
+            resolve_hparams(method, {key: hparams[key]})
+        except ConfigError as error:
+            hint = quoted_number_hint(hparams[key])
+            raise ConfigError(f"{key_path(where, key)}: {error}{context}{hint}") from None
+    raise ConfigError(f"{where}: {message}{context}")
+
+
+def check_space(
+    method: str, entry: Mapping[str, Any], blame: Iterable[str], where: str, context: str = ""
+) -> None:
+    """Hyperparameters that may hold search spaces: every point of the grid must resolve."""
+    from secondorder.tuning import grid, split_space
+
+    pinned, space = split_space(entry, where)
+    for point in grid(space):
+        check_hparams(method, {**pinned, **point}, blame, where, context)
