@@ -20,7 +20,15 @@ import time
 import pandas as pd
 import pytest
 import yaml
-from test_workflow import DATA, REPO, check_artifacts, copy_workflow, snakemake, snakemake_env
+from test_workflow import (
+    BASE,
+    DATA,
+    REPO,
+    check_artifacts,
+    copy_workflow,
+    snakemake,
+    snakemake_env,
+)
 
 from secondorder import study
 from secondorder.runspec import RunSpec
@@ -120,6 +128,7 @@ def test_the_test_config_runs_through_the_slurm_profile(partition, tmp_path):
 
 # One run of several epochs, long enough to cancel after its first checkpoint.
 RESUME_CONFIG = {
+    **BASE,  # one SGD run of LeNet on MNIST (Table 1 kind)
     "data_root": "data/raw",
     "device": "cpu",
     "seeds": [0],
@@ -129,15 +138,6 @@ RESUME_CONFIG = {
         "train_subset": 3000,
         "test_subset": 200,
         "logs_per_epoch": 2,
-    },
-    "optimizers": {"sgd": {"method": "sgd", "lr": 0.1}},
-    "artifacts": {
-        "table1": {
-            "kind": "accuracy_table",
-            "datasets": ["mnist"],
-            "models": ["lenet"],
-            "optimizers": ["sgd"],
-        }
     },
 }
 

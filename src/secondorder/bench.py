@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from secondorder import atomic
 from secondorder.curvature import Objective
-from secondorder.devices import device_lease
+from secondorder.devices import device_lease, synchronize
 from secondorder.models import build_model
 from secondorder.optim import DATA_HPARAMS, build_optimizer, resolve_hparams
 from secondorder.train import environment
@@ -157,10 +157,10 @@ def _time(
         call()
     samples: list[float] = []
     while len(samples) < repeats and (len(samples) < 3 or sum(samples) < budget_s * 1e3):
-        _sync(dev)
+        synchronize(dev)
         start = time.perf_counter()
         call()
-        _sync(dev)
+        synchronize(dev)
         samples.append((time.perf_counter() - start) * 1e3)
     return {
         "ms_median": statistics.median(samples),
@@ -212,8 +212,3 @@ def _sgd_epoch(data_bundle: Path, dev: torch.device, quick: bool) -> dict[str, A
         "epoch_train_time_s": summary["train_time_s"],
         "test_accuracy": summary["final"]["test_accuracy"],
     }
-
-
-def _sync(dev: torch.device) -> None:
-    if dev.type == "cuda":
-        torch.cuda.synchronize(dev)

@@ -66,6 +66,12 @@ def device_lease(requested: str = "auto") -> Iterator[torch.device]:
         os.close(handle)  # releases the flock
 
 
+def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work (CUDA; a no-op on the CPU), so a timer measures it."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def physical_id(index: int) -> str:
     """A name of visible GPU ``index`` that is the same whatever ``CUDA_VISIBLE_DEVICES`` is."""
     properties = torch.cuda.get_device_properties(index)

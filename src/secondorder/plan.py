@@ -8,10 +8,10 @@ per call and per sample of each operation, per model and dataset, measured on on
 are that estimate times a safety factor, between a floor and a cap.
 
 Two quantities are not known before a run; their expectations are the means of the quick
-study's counters (70 runs on a CPU): Armijo trials per step (mean 2.3, at most 7;
-:data:`LINE_SEARCH_TRIALS`) and CG iterations per SHG step with the indefinite Hessian, which
-stops at negative curvature (mean 2.9, 1.8 to 4.3; :data:`HESSIAN_CG_ITERATIONS`); Gauss-Newton
-CG runs to ``cg_max_iter``.
+study's counters (70 runs on a CPU), rounded up: Armijo trials per step (mean 2.3, at most 7;
+:data:`LINE_SEARCH_TRIALS` = 2.5) and CG iterations per SHG step with the indefinite Hessian,
+which stops at negative curvature (mean 2.9, 1.8 to 4.3; :data:`HESSIAN_CG_ITERATIONS` = 3);
+Gauss-Newton CG runs to ``cg_max_iter``.
 """
 
 from __future__ import annotations
@@ -396,23 +396,18 @@ def _median_seconds(
 ) -> float:
     """Median seconds of ``repeats`` calls after a warm-up call; a warm-up longer than
     ``budget_s`` is the measurement itself (large networks on a CPU)."""
+    from secondorder.devices import synchronize
+
     samples: list[float] = []
     for _ in range(repeats + 1):
-        _synchronize(dev)
+        synchronize(dev)
         started = time.perf_counter()
         call()
-        _synchronize(dev)
+        synchronize(dev)
         samples.append(time.perf_counter() - started)
         if samples[0] > budget_s:
             break
     return statistics.median(samples[1:] or samples)
-
-
-def _synchronize(dev: Any) -> None:
-    if dev.type == "cuda":
-        import torch
-
-        torch.cuda.synchronize(dev)
 
 
 def _activation_mb(model: Any, channels: int, size: int, dev: Any) -> float:

@@ -4,6 +4,7 @@ record), its stable run id, and the checks of run settings shared by study confi
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
@@ -53,6 +54,13 @@ LATER_FIELDS: dict[str, Any] = {
 }
 
 EVALUATION_SETS = ("test", "validation")
+
+
+def spec_digest(values: Mapping[str, Any]) -> str:
+    """Six hex digits of sha256 over the canonical JSON of a spec's values: the hash in run ids
+    and selection group ids."""
+    canonical = json.dumps(values, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:6]
 
 
 @dataclass(frozen=True)
@@ -107,7 +115,7 @@ class RunSpec:
         setting = f"{self.dataset}-{self.model}-{self.activation}"
         return setting if self.variant == "standard" else f"{setting}-{self.variant}"
 
-    @property
+    @functools.cached_property  # a frozen spec: computed once (thousands of calls per DAG)
     def run_id(self) -> str:
         """Readable and stable: the setting, the optimizer preset, batch size, seed and a hash
         of the whole spec (so a changed hyperparameter, epoch count or subset gives a new id).
@@ -118,11 +126,10 @@ class RunSpec:
         if self.search is not None:
             space = self.search["space"]
             values["hparams"] = {k: v for k, v in self.hparams.items() if k not in space}
-        canonical = json.dumps(values, sort_keys=True, separators=(",", ":"))
-        digest = hashlib.sha256(canonical.encode()).hexdigest()[:6]
         role = "__val" if self.evaluate_on == "validation" else ""
         return (
-            f"{self.setting}__{self.optimizer}__bs{self.batch_size}__s{self.seed}{role}__{digest}"
+            f"{self.setting}__{self.optimizer}__bs{self.batch_size}__s{self.seed}{role}__"
+            + spec_digest(values)
         )
 
 

@@ -40,7 +40,7 @@ from secondorder import data as datasets
 from secondorder.cost import CostCounters
 from secondorder.curvature import Objective
 from secondorder.dataplan import DataPlan
-from secondorder.devices import device_lease
+from secondorder.devices import device_lease, synchronize
 from secondorder.errors import ConfigError
 from secondorder.models import build_model
 from secondorder.optim import DATA_HPARAMS, build_optimizer
@@ -227,7 +227,7 @@ class _Run:
         loss_sum = torch.zeros((), device=self.device)
         losses_since_log = 0
         self.model.train()
-        self._synchronize()
+        synchronize(self.device)
         started = time.perf_counter()
         for i in range(self.iterations_per_epoch):
             index = permutation[i * self.spec.batch_size : (i + 1) * self.spec.batch_size]
@@ -237,7 +237,7 @@ class _Run:
             losses_since_log += 1
             self.iteration += 1
             if self._log_due(i):
-                self._synchronize()
+                synchronize(self.device)
                 self.train_time += time.perf_counter() - started
                 train_loss = (loss_sum / losses_since_log).item()  # the one sync per point
                 self._log_point(train_loss=train_loss)
@@ -252,7 +252,7 @@ class _Run:
                     return
                 loss_sum.zero_()
                 losses_since_log = 0
-                self._synchronize()
+                synchronize(self.device)
                 started = time.perf_counter()
 
     def _log_due(self, i: int) -> bool:
@@ -409,10 +409,6 @@ class _Run:
 
         with tqdm(total=total, initial=self.iteration, desc=self.spec.run_id, unit="it") as bar:
             yield bar
-
-    def _synchronize(self) -> None:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
 
 
 class _NoProgress:

@@ -22,9 +22,7 @@ selects its values changes.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -32,7 +30,7 @@ from typing import Any
 
 from secondorder.errors import ConfigError
 from secondorder.optim import resolve_hparams
-from secondorder.runspec import RunSpec
+from secondorder.runspec import RunSpec, spec_digest
 
 SEARCH_KEY = "search"
 SELECTION_RULE = (
@@ -101,9 +99,7 @@ def group_id(spec: RunSpec) -> str:
     values = spec.to_dict()
     del values["seed"]
     values["hparams"] = {k: v for k, v in spec.hparams.items() if k not in spec.search["space"]}
-    canonical = json.dumps(values, sort_keys=True, separators=(",", ":"))
-    digest = hashlib.sha256(canonical.encode()).hexdigest()[:6]
-    return f"{spec.setting}__{spec.optimizer}__bs{spec.batch_size}__{digest}"
+    return f"{spec.setting}__{spec.optimizer}__bs{spec.batch_size}__{spec_digest(values)}"
 
 
 def selection_path(spec: RunSpec) -> str:

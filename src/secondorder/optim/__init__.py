@@ -13,7 +13,9 @@ that the runner reads to choose the data of each step (:data:`DATA_HPARAMS`):
 
 from __future__ import annotations
 
+import functools
 import inspect
+import json
 import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -130,7 +132,11 @@ def _plain(value: Any) -> Any:
 def method_defaults(method: str) -> dict[str, Any]:
     """All hyperparameters of ``method`` with their defaults: the keyword arguments of the
     class's constructor, then the data hyperparameters of its data plan."""
-    cls = _check_method(method)
+    return dict(_defaults(_check_method(method), method))
+
+
+@functools.cache  # inspecting the signature is most of a study expansion's time otherwise
+def _defaults(cls: type, method: str) -> dict[str, Any]:
     parameters = inspect.signature(cls.__init__).parameters.values()
     defaults = {
         p.name: _plain(p.default) for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY
@@ -180,11 +186,21 @@ def resolve_hparams(method: str, hparams: Mapping[str, Any]) -> dict[str, Any]:
         )
     resolved = {**defaults, **{key: _plain(value) for key, value in hparams.items()}}
     resolved = {key: _checked(method, key, value, defaults[key]) for key, value in resolved.items()}
-    try:  # the constructor's own checks, e.g. of combinations (a dry run on a dummy parameter)
-        _construct(method, [torch.zeros(1)], resolved)
-    except ValueError as error:
-        raise ConfigError(f"optimizer {method!r}: {error}") from None
+    refusal = _constructor_refusal(method, json.dumps(resolved, sort_keys=True))
+    if refusal is not None:
+        raise ConfigError(f"optimizer {method!r}: {refusal}")
     return resolved
+
+
+@functools.cache  # a study resolves the same presets thousands of times while Snakemake parses
+def _constructor_refusal(method: str, resolved_json: str) -> str | None:
+    """The constructor's own checks, e.g. of combinations (a dry run on a dummy parameter):
+    its ValueError's message, or None when it accepts ``resolved_json``."""
+    try:
+        _construct(method, [torch.zeros(1)], json.loads(resolved_json))
+    except ValueError as error:
+        return str(error)
+    return None
 
 
 def _construct(
