@@ -5,7 +5,7 @@ tables -> report (results/report.md).
     snakemake --configfile config/config.yaml     # the paper at full scale
     snakemake --profile profiles/slurm --configfile config/config.yaml   # on a SLURM cluster
 
-The expansion of the config into runs is plain Python (secondorder.study); this file and
+The expansion of the config into runs is plain Python (secondorder.study.config); this file and
 workflow/rules/ only map run ids and artifact names to files and call thin glue scripts.
 """
 

@@ -29,7 +29,7 @@ from test_workflow import copy_workflow, snakemake
 
 from secondorder import cli
 from secondorder.errors import ConfigError
-from secondorder.study import load_config_files
+from secondorder.study.config import load_config_files
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE_NOTICE = "Using workflow specific profile"  # Snakemake's own line, before the Snakefile

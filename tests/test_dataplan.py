@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from secondorder.dataplan import WHOLE_SET, DataPlan
 from secondorder.errors import ConfigError
 from secondorder.optim import resolve_hparams
+from secondorder.training.batches import WHOLE_SET, DataPlan
 
 N = 50
 MINIBATCH = torch.tensor([7, 3, 41, 0, 19])

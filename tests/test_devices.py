@@ -14,9 +14,9 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from secondorder import devices
-from secondorder import train as train_module
-from secondorder.devices import DeviceError, device_lease
+from secondorder.training import devices
+from secondorder.training import loop as train_module
+from secondorder.training.devices import DeviceError, device_lease
 
 UUIDS = ["GPU-aaaa-0001", "GPU-bbbb-0002", "GPU-cccc-0003"]
 
@@ -137,7 +137,10 @@ def test_waiting_says_once_what_it_waits_for(fake_gpus, holder, tmp_path, monkey
             other.wait()
 
     monkeypatch.setattr(devices.time, "sleep", sleep)
-    with caplog.at_level(logging.WARNING, "secondorder.devices"), device_lease("auto") as device:
+    with (
+        caplog.at_level(logging.WARNING, "secondorder.training.devices"),
+        device_lease("auto") as device,
+    ):
         assert device == torch.device("cuda:0") and len(sleeps) == 3
     waiting = [r.getMessage() for r in caplog.records if r.getMessage().startswith("waiting")]
     assert len(waiting) == 1

@@ -18,7 +18,7 @@ from secondorder.analysis.findings import (
     links,
     per_epoch,
     table1,
-    time_to_target,
+    wall_time,
 )
 
 SGD = [2.3, 1.0, 0.8, 0.6, 0.5]  # loss at epochs 0, 0.25, 0.5, 0.75, 1.0
@@ -222,40 +222,36 @@ ONE_RUN = table(run("sgd", SGD))
 
 
 def test_time_to_target_holds_like_the_papers_table2():
-    f = time_to_target.check(ONE_RUN, times(sgd=4.4, shg=183, sqn=71.9, sr1=172.9))
+    f = wall_time.check(ONE_RUN, times(sgd=4.4, shg=183, sqn=71.9, sr1=172.9))
     assert f.verdict == "holds"
     assert f.rows[0][2:] == ("holds", "holds")
     assert "SGD 4.4; SHG 183; SQN 71.9; SR1 173" in f.rows[0][1]
 
 
 def test_time_to_target_does_not_hold():
-    assert time_to_target.check(ONE_RUN, times(sgd=100, shg=50, sqn=60)).verdict == (
-        "does not hold"
-    )
+    assert wall_time.check(ONE_RUN, times(sgd=100, shg=50, sqn=60)).verdict == ("does not hold")
     # SGD first but SR1 faster than SQN.
-    f = time_to_target.check(ONE_RUN, times(sgd=4, shg=183, sqn=72, sr1=20))
+    f = wall_time.check(ONE_RUN, times(sgd=4, shg=183, sqn=72, sr1=20))
     assert f.rows[0][2:] == ("holds", "does not hold") and f.verdict == "does not hold"
     # SGD never reaches the target, SQN does.
-    f = time_to_target.check(ONE_RUN, times(sgd=math.nan, sqn=72, shg=100))
+    f = wall_time.check(ONE_RUN, times(sgd=math.nan, sqn=72, shg=100))
     assert f.verdict == "does not hold" and "SGD not reached" in f.rows[0][1]
 
 
 def test_time_to_target_inconclusive():
     # Within the 10 % margin.
-    assert time_to_target.check(ONE_RUN, times(sgd=10, shg=10.5, sqn=10.2)).verdict == (
-        "inconclusive"
-    )
+    assert wall_time.check(ONE_RUN, times(sgd=10, shg=10.5, sqn=10.2)).verdict == ("inconclusive")
     # Nobody reaches the target.
     nobody = times(sgd=math.nan, shg=math.nan, sqn=math.nan)
-    assert time_to_target.check(ONE_RUN, nobody).verdict == "inconclusive"
+    assert wall_time.check(ONE_RUN, nobody).verdict == "inconclusive"
     # No SQN: the second part cannot be checked.
-    f = time_to_target.check(ONE_RUN, times(sgd=4, shg=183))
+    f = wall_time.check(ONE_RUN, times(sgd=4, shg=183))
     assert f.verdict == "inconclusive" and f.rows[0][3] == "n/a"
-    assert time_to_target.check(ONE_RUN, times(sgd=4)).summary.startswith(findings.NOT_IN_STUDY)
+    assert wall_time.check(ONE_RUN, times(sgd=4)).summary.startswith(findings.NOT_IN_STUDY)
 
 
 def test_a_seed_that_misses_the_target_counts_as_not_reached():
-    f = time_to_target.check(ONE_RUN, times(sgd=[4, 5], shg=[3, math.nan], sqn=[50, 60]))
+    f = wall_time.check(ONE_RUN, times(sgd=[4, 5], shg=[3, math.nan], sqn=[50, 60]))
     assert "reached by 1/2 seeds" in f.rows[0][1] and f.rows[0][2] == "holds"
 
 
@@ -266,9 +262,9 @@ def test_time_to_target_from_the_rows():
         run("shg", scaled(0.5), accuracies=accuracy, seconds_per_point=30.0),
         run("sqn", scaled(0.6), accuracies=[0.5, 0.9, 0.95, 0.99, 0.99], seconds_per_point=5.0),
     )
-    seconds = time_to_target.time_to_target(rows).set_index("optimizer")["time_to_target_s"]
+    seconds = wall_time.time_to_target(rows).set_index("optimizer")["time_to_target_s"]
     assert seconds.to_dict() == {"sgd": 2.0, "shg": 60.0, "sqn": 15.0}
-    f = time_to_target.check(rows)
+    f = wall_time.check(rows)
     assert f.verdict == "holds" and len(f.run_ids) == 3
 
 

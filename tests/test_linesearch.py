@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from secondorder.curvature import Objective
-from secondorder.linesearch import armijo
+from secondorder.optim.linesearch import armijo
 
 DT = torch.float64
 

@@ -1,4 +1,4 @@
-"""Cost estimates (secondorder.plan): the work model of each optimizer, prices from a
+"""Cost estimates (secondorder.study.plan): the work model of each optimizer, prices from a
 calibration, scheduler requests, the printed plan, the calibration files, and the estimate of
 the quick study against its measured job times."""
 
@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from secondorder import plan
 from secondorder.cli import main
-from secondorder.runspec import RunSpec
-from secondorder.study import artifact_runs, expand, load_config
+from secondorder.spec import RunSpec
+from secondorder.study import plan
+from secondorder.study.config import artifact_runs, expand, load_config
 
 REPO = Path(__file__).resolve().parents[1]
 OPS = {op: {"call_s": 0.01, "sample_s": 0.001} for op in plan.OPS}

@@ -1,5 +1,5 @@
 """A finished record is kept, never retrained, when spec, data and training code are the same;
-a record made by other data or code is removed before training (secondorder.record)."""
+a record made by other data or code is removed before training (secondorder.training.record)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import shutil
 import pytest
 from test_train import make_spec
 
-from secondorder import data, record
-from secondorder import train as train_module
-from secondorder.train import train_run
+from secondorder import data
+from secondorder.training import loop as train_module
+from secondorder.training import record
+from secondorder.training.loop import train_run
 
 
 @pytest.fixture

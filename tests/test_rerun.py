@@ -20,7 +20,7 @@ import pytest
 import yaml
 from test_workflow import DATA, REPO, snakemake
 
-from secondorder import study
+from secondorder.study import config as study
 
 pytestmark = [
     pytest.mark.slow,

@@ -30,9 +30,9 @@ from test_workflow import (
     snakemake_env,
 )
 
-from secondorder import study
-from secondorder.runspec import RunSpec
-from secondorder.train import train_run
+from secondorder.spec import RunSpec
+from secondorder.study import config as study
+from secondorder.training.loop import train_run
 
 pytestmark = [
     pytest.mark.slow,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from secondorder.study import load_config
+from secondorder.study.config import load_config
 
 REPO = Path(__file__).resolve().parents[1]
 PNG = bytes.fromhex(  # a 1x1 PNG

@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from secondorder.checks import MAX_SEED
-from secondorder.configfile import read_config_file
 from secondorder.errors import ConfigError
-from secondorder.runspec import RunSpec, check_spec
-from secondorder.study import artifact_runs, expand, load_config
+from secondorder.spec import RunSpec
+from secondorder.study.checks import MAX_SEED
+from secondorder.study.config import artifact_runs, expand, load_config
+from secondorder.study.configfile import read_config_file
+from secondorder.study.run_checks import check_spec
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -14,11 +14,11 @@ import pandas as pd
 import pytest
 import torch
 
-from secondorder import train as train_module
 from secondorder.errors import ConfigError
 from secondorder.optim import resolve_hparams
-from secondorder.runspec import RunSpec
-from secondorder.train import METRIC_COLUMNS, train_run
+from secondorder.spec import RunSpec
+from secondorder.training import loop as train_module
+from secondorder.training.loop import METRIC_COLUMNS, train_run
 
 METHOD_HPARAMS = {
     "sgd": {"lr": 0.2},

@@ -1,6 +1,6 @@
-"""The tuning stage (secondorder.tuning): search spaces in the config, tuning runs on a held-out
-validation split, the selection rule (ties, all excluded, one point), final runs trained with
-the winner, and a test set that tuning never reads."""
+"""The tuning stage (secondorder.study.tuning): search spaces in the config, tuning runs on a
+held-out validation split, the selection rule (ties, all excluded, one point), final runs trained
+with the winner, and a test set that tuning never reads."""
 
 from __future__ import annotations
 
@@ -13,10 +13,13 @@ import pandas as pd
 import pytest
 import torch
 
-from secondorder import data, study, tuning
-from secondorder.analysis.tuning import sensitivity, trials_table, write_tuning_report
+from secondorder import data
+from secondorder.analysis.tuning_report import sensitivity, trials_table, write_tuning_report
 from secondorder.errors import ConfigError
-from secondorder.train import train_run
+from secondorder.study import config as study
+from secondorder.study import tuning
+from secondorder.training.loop import train_run
+from secondorder.training.selection import resolve_selection
 
 BASE = {
     "seeds": [0, 1],
@@ -65,7 +68,7 @@ def test_a_searched_value_expands_into_tuning_runs_on_the_validation_split():
     assert all(spec.search["space"] == {"lr": [0.01, 0.1, 1.0]} for spec in final)
     assert all(spec.holdout is None for spec in final)  # final_training: all
     assert len(study.searches(checked)) == 2  # sgd and sr1 groups
-    assert tuning.group_id(final[0]) == tuning.group_id(final[1])
+    assert final[0].tuning_group == final[1].tuning_group
 
 
 def test_final_training_rest_holds_out_the_same_split():
@@ -124,13 +127,13 @@ def test_malformed_searches_name_the_key(optimizers, search, message):
 
 def test_a_final_run_keeps_its_id_when_tuning_fills_in_the_winner():
     spec = next(spec for spec in finals(config()) if spec.optimizer == "sgd")
-    selection = {"group": tuning.group_id(spec), "winner": {"lr": 0.1}}
-    resolved = tuning.resolve(spec, selection)
+    selection = {"group": spec.tuning_group, "winner": {"lr": 0.1}}
+    resolved = resolve_selection(spec, selection)
     assert resolved.hparams["lr"] == 0.1 and resolved.run_id == spec.run_id
     with pytest.raises(ConfigError, match="group"):
-        tuning.resolve(spec, {**selection, "group": "another"})
+        resolve_selection(spec, {**selection, "group": "another"})
     with pytest.raises(ConfigError, match="search space"):
-        tuning.resolve(spec, {**selection, "winner": {"momentum": 0.9}})
+        resolve_selection(spec, {**selection, "winner": {"momentum": 0.9}})
 
 
 def test_changing_the_space_changes_the_final_runs_and_only_the_new_points():
@@ -215,7 +218,7 @@ def test_a_point_with_one_diverged_or_non_finite_seed_is_excluded(sgd_final):
 def test_an_all_excluded_space_selects_nothing(sgd_final):
     selection = selection_with(sgd_final, [[("diverged", None)] * 2] * 3)
     assert selection["status"] == "all_excluded" and selection["winner"] is None
-    assert tuning.resolve(sgd_final, selection) == sgd_final
+    assert resolve_selection(sgd_final, selection) == sgd_final
 
 
 def test_a_summary_of_another_spec_is_refused(sgd_final):
@@ -262,7 +265,7 @@ def test_the_final_run_trains_with_the_winner_or_is_recorded_untuned(mnist_bundl
     checked = config(run={**BASE["run"], "train_subset": 200, "test_subset": 100})
     spec = next(spec for spec in finals(checked) if spec.optimizer == "sgd" and spec.seed == 0)
     selection = {
-        "group": tuning.group_id(spec),
+        "group": spec.tuning_group,
         "status": "selected",
         "winner": {"lr": 0.1},
         "score": 1.0,

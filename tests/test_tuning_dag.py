@@ -12,7 +12,7 @@ import pytest
 import yaml
 from test_workflow import snakemake
 
-from secondorder import study, tuning
+from secondorder.study import config as study
 
 pytestmark = pytest.mark.slow
 CONFIG = "config/test.yaml"
@@ -28,9 +28,9 @@ def test_final_runs_train_with_the_winner_of_their_tuning_runs(finished_test_stu
     assert selections, "the test config tunes SGD's learning rate"
     checked = study.load_config(finished_test_study / CONFIG)
     finals = [spec for spec in study.expand(checked).values() if spec.search is not None]
-    assert {tuning.group_id(spec) for spec in finals} == {path.stem for path in selections}
+    assert {spec.tuning_group for spec in finals} == {path.stem for path in selections}
     for spec in finals:
-        selection = read(results / "tuning" / f"{tuning.group_id(spec)}.json")
+        selection = read(results / "tuning" / f"{spec.tuning_group}.json")
         # the winner, recomputed from the tuning runs' own records: lowest validation loss
         losses = {}
         for trial in selection["trials"]:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from secondorder import study
+from secondorder.study import config as study
 
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOW_FILES = ("Snakefile", "workflow", "config", "profiles")

@@ -23,10 +23,10 @@ import torch.nn.functional as F
 
 from secondorder import atomic
 from secondorder.curvature import Objective
-from secondorder.devices import device_lease, synchronize
 from secondorder.models import build_model
 from secondorder.optim import DATA_HPARAMS, build_optimizer, resolve_hparams
-from secondorder.train import environment
+from secondorder.training.devices import device_lease, synchronize
+from secondorder.training.loop import environment
 
 SHAPES = {"lenet": (1, 28), "alexnet": (3, 32), "resnet18": (3, 32)}
 ACTIVATIONS = {"lenet": "tanh", "alexnet": "tanh", "resnet18": "relu"}
@@ -183,8 +183,8 @@ def _sgd_epoch(data_bundle: Path, dev: torch.device, quick: bool) -> dict[str, A
     """Training time of one SGD epoch of LeNet on MNIST through the real runner."""
     if not Path(data_bundle).exists():
         return {"skipped": f"no MNIST bundle at {data_bundle} (run the data rule first)"}
-    from secondorder.runspec import RunSpec
-    from secondorder.train import train_run
+    from secondorder.spec import RunSpec
+    from secondorder.training.loop import train_run
 
     spec = RunSpec(
         dataset="mnist",

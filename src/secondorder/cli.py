@@ -18,7 +18,7 @@ from secondorder import atomic
 from secondorder.errors import ConfigError
 
 if TYPE_CHECKING:
-    from secondorder.runspec import RunSpec
+    from secondorder.spec import RunSpec
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr
     )
     from secondorder.data import DataError
-    from secondorder.devices import DeviceError
+    from secondorder.training.devices import DeviceError
 
     try:
         return args.handler(args)
@@ -130,7 +130,7 @@ def _prepare(args: argparse.Namespace) -> int:
 
 
 def _expand(args: argparse.Namespace) -> int:
-    from secondorder.study import expand, load_config
+    from secondorder.study.config import expand, load_config
 
     runs = expand(load_config(args.config))
     if args.json:
@@ -141,9 +141,9 @@ def _expand(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from secondorder.study import expand, load_config
-    from secondorder.train import DEFAULT_THREADS, train_run
-    from secondorder.tuning import selection_path
+    from secondorder.study.config import expand, load_config
+    from secondorder.study.tuning import selection_path
+    from secondorder.training.loop import DEFAULT_THREADS, train_run
 
     if args.spec is not None:
         spec = _read_spec(args.spec)
@@ -180,7 +180,7 @@ def _train(args: argparse.Namespace) -> int:
 
 def _read_spec(path: Path) -> RunSpec:
     """A run spec (JSON) checked like a config: errors name the file and the key."""
-    from secondorder.runspec import check_spec
+    from secondorder.study.run_checks import check_spec
 
     try:
         values = json.loads(path.read_text(encoding="utf-8"))
@@ -210,8 +210,8 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from secondorder import plan
-    from secondorder.study import artifact_runs, expand, load_config
+    from secondorder.study import plan
+    from secondorder.study.config import artifact_runs, expand, load_config
 
     study = load_config(args.config) if args.config is not None else None
     if args.calibrate:

@@ -15,8 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from secondorder.data import DataError
-from secondorder.devices import DeviceError
 from secondorder.errors import ConfigError
+from secondorder.training.devices import DeviceError
 
 USER_ERRORS = (ConfigError, DataError, DeviceError)
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"

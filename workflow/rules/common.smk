@@ -1,5 +1,5 @@
 # The study (checked config) and the helpers of the rules: its runs and artifacts (from
-# secondorder.study) and the files they map to.
+# secondorder.study.config) and the files they map to.
 
 import importlib.util
 import re
@@ -8,7 +8,7 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-from secondorder import plan, study, tuning
+from secondorder.study import config as study, plan, tuning
 from secondorder.data import digest_path
 from secondorder.errors import ConfigError
 
@@ -205,12 +205,12 @@ def run_spec(wildcards):
 
 def train_runtime(wildcards, attempt):
     """Minutes for the scheduler: the run's cost estimate times a safety factor (and the
-    attempt), capped (secondorder.plan.resources)."""
+    attempt), capped (secondorder.study.plan.resources)."""
     return plan.resources(RUNS[wildcards.run_id], CALIBRATION, attempt)["runtime"]
 
 
 def train_mem_mb(wildcards, attempt):
-    """Host memory for the scheduler, from the run's estimate (secondorder.plan.resources)."""
+    """Host memory for the scheduler, from the run's estimate (secondorder.study.plan.resources)."""
     return plan.resources(RUNS[wildcards.run_id], CALIBRATION, attempt)["mem_mb"]
 
 

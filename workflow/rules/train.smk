@@ -10,7 +10,7 @@ rule train:
 
     The outputs are flagged `update`: Snakemake does not delete them before a job, and a job
     that finds a finished record of the same spec, data and training code keeps it instead of
-    training (secondorder.record). A run checkpoints every epoch (checkpoint.pt, not an
+    training (secondorder.training.record). A run checkpoints every epoch (checkpoint.pt, not an
     output) and resumes from there.
     """
     input:

@@ -1,6 +1,6 @@
 rule select:
     """Tuning: the winner of one search group, from its tuning runs' validation losses, by the
-    rule of secondorder.tuning.SELECTION_RULE. The group's final runs (every seed) read it.
+    rule of secondorder.study.tuning.SELECTION_RULE. The group's final runs (every seed) read it.
     """
     input:
         summaries=group_trial_summaries,

@@ -4,9 +4,10 @@ import json
 import logging
 from pathlib import Path
 
-from secondorder import atomic, tuning
+from secondorder import atomic
 from secondorder.glue import rule_job
-from secondorder.runspec import RunSpec
+from secondorder.spec import RunSpec
+from secondorder.study import tuning
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 with rule_job("select", smk.log[0]):

@@ -1,12 +1,12 @@
-"""Glue of rule train: one run spec -> its run record (secondorder.train.train_run)."""
+"""Glue of rule train: one run spec -> its run record (secondorder.training.loop.train_run)."""
 
 import json
 import logging
 from pathlib import Path
 
 from secondorder.glue import rule_job
-from secondorder.runspec import RunSpec
-from secondorder.train import train_run
+from secondorder.spec import RunSpec
+from secondorder.training.loop import train_run
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 # append: a resumed run keeps the log of its earlier attempts

@@ -3,7 +3,7 @@
 import logging
 from pathlib import Path
 
-from secondorder.analysis.tuning import write_tuning_report
+from secondorder.analysis.tuning_report import write_tuning_report
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 logging.basicConfig(filename=smk.log[0], filemode="w", level=logging.INFO)

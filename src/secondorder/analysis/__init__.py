@@ -1,6 +1,6 @@
 """Analysis of run records: aggregated CSVs, loss-curve figures, accuracy tables and the report.
 
-Everything here reads files written by :mod:`secondorder.train` (``metrics.csv`` and
+Everything here reads files written by :mod:`secondorder.training.loop` (``metrics.csv`` and
 ``summary.json`` per run) and writes files atomically, so the Snakemake rules (and the CLI) are
 thin wrappers. One module per idea:
 

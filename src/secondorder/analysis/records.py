@@ -1,6 +1,6 @@
 """Run records -> one aggregated CSV per artifact, and reading it back.
 
-A run record is a directory written by :mod:`secondorder.train` (``metrics.csv`` and
+A run record is a directory written by :mod:`secondorder.training.loop` (``metrics.csv`` and
 ``summary.json``). :func:`aggregate` joins the metrics rows of an artifact's runs with their spec
 columns; figures, tables and claims all read that one table.
 """

@@ -365,7 +365,7 @@ def time_to_target_table(artifacts: Sequence[Mapping[str, Any]]) -> pd.DataFrame
     for art in artifacts:
         if art["kind"] == "time_to_target":
             table = read_aggregated(Path(art["aggregated"]))
-            return findings.time_to_target.time_to_target(table, art["targets"])
+            return findings.wall_time.time_to_target(table, art["targets"])
     return None
 
 

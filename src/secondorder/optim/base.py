@@ -10,7 +10,7 @@ from torch import Tensor
 
 from secondorder.cost import CostCounters
 from secondorder.curvature import Batch, Objective
-from secondorder.linesearch import LineSearchResult, armijo
+from secondorder.optim.linesearch import LineSearchResult, armijo
 
 
 def check_lr(lr: float) -> None:

@@ -18,7 +18,7 @@ from secondorder.analysis.findings import (
     links,
     per_epoch,
     table1,
-    time_to_target,
+    wall_time,
 )
 from secondorder.analysis.findings.base import (
     FAILS,
@@ -36,7 +36,7 @@ from secondorder.analysis.findings.base import (
     paper_rows,
 )
 from secondorder.analysis.findings.table1 import TABLE1_TOLERANCE_PP
-from secondorder.analysis.findings.time_to_target import TARGET_ACCURACY, TIME_MARGIN
+from secondorder.analysis.findings.wall_time import TARGET_ACCURACY, TIME_MARGIN
 from secondorder.analysis.records import CONTEXT_COLUMNS, SPEC_COLUMNS
 
 __all__ = [
@@ -80,7 +80,7 @@ def check_all(rows: pd.DataFrame, *, times: pd.DataFrame | None = None) -> list[
     return [
         per_epoch.check(rows),
         gd.check(rows),
-        time_to_target.check(rows, times),
+        wall_time.check(rows, times),
         batch_size.check(rows),
         links.check(rows),
         line_search.check(rows),

@@ -1,9 +1,9 @@
-"""The training runner: one :class:`~secondorder.runspec.RunSpec` -> one run record.
+"""The training runner: one :class:`~secondorder.spec.RunSpec` -> one run record.
 
 A run holds its dataset on the training device, draws mini-batches by on-device permutation,
 and calls ``optimizer.step(objective, batch, curvature_batch)`` once per iteration. The data
-that each quantity uses follows the optimizer's data plan (:mod:`secondorder.dataplan`): GD and
-SHG compute their gradient on a fresh random ``gradient_fraction`` of the training set (or on
+that each quantity uses follows the optimizer's data plan (:mod:`secondorder.training.batches`):
+GD and SHG compute their gradient on a fresh random ``gradient_fraction`` of the training set (or on
 all of it, or on the mini-batch itself), SHG its curvature on the mini-batch, SQN its curvature
 on a separate ``curvature_batch_size`` sample. One epoch is one pass of the update
 loop over the training set (iterations x batch size / N), as in the paper, whatever the extra
@@ -35,18 +35,20 @@ import torch
 import torch.nn.functional as F
 
 import secondorder
-from secondorder import atomic, record, tuning
+from secondorder import atomic
 from secondorder import data as datasets
 from secondorder.cost import CostCounters
 from secondorder.curvature import Objective
-from secondorder.dataplan import DataPlan
-from secondorder.devices import device_lease, synchronize
 from secondorder.errors import ConfigError
 from secondorder.models import build_model
 from secondorder.optim import DATA_HPARAMS, build_optimizer
-from secondorder.runspec import RunSpec
+from secondorder.spec import RunSpec
+from secondorder.training import record
+from secondorder.training.batches import DataPlan
+from secondorder.training.devices import device_lease, synchronize
+from secondorder.training.selection import resolve_selection
 
-log = logging.getLogger("secondorder.train")
+log = logging.getLogger("secondorder.training.loop")
 _UNTUNED = "tuning selected nothing (every point of the search was excluded): not trained"
 
 METRIC_COLUMNS = (
@@ -79,13 +81,13 @@ def train_run(
 ) -> dict[str, Any]:
     """Train one run and write ``metrics.csv`` and ``summary.json`` into ``out_dir``.
 
-    A run with a search (:mod:`secondorder.tuning`) needs its group's ``selection``: it trains
+    A run with a search (:mod:`secondorder.study.tuning`) needs its group's ``selection``: it trains
     with the winner, or, when tuning selected nothing (every point diverged), records the
     initial evaluation only, with status ``untuned``. The summary names the selection.
 
     A finished (or diverged) record of the same spec, data and training code already in
-    ``out_dir`` is kept and returned without training (:mod:`secondorder.record`); any other
-    record there is removed first. Resumes from ``out_dir/checkpoint.pt`` when one of the same
+    ``out_dir`` is kept and returned without training (:mod:`secondorder.training.record`); any
+    other record there is removed first. Resumes from ``out_dir/checkpoint.pt`` when one of the same
     spec exists. A diverged run returns normally (status ``diverged``); any other failure writes
     ``failed.json`` (which is not an output, so nothing looks done) and re-raises.
 
@@ -103,7 +105,7 @@ def train_run(
                 f"run {spec.run_id} searches {list(spec.search['space'])}: "
                 "pass the selection of its tuning runs"
             )
-        spec = tuning.resolve(spec, selection)
+        spec = resolve_selection(spec, selection)
         tuned = {key: selection[key] for key in ("group", "status", "winner", "score", "rule")}
     summary = record.reusable_summary(out_dir, spec, datasets.bundle_digest(data_bundle))
     if summary is not None:  # before any GPU is taken: keeping a record needs none
@@ -272,7 +274,7 @@ class _Run:
 
     def _batches(self, minibatch: torch.Tensor) -> tuple[Any, Any]:
         """(gradient/line-search batch, curvature batch) of the mini-batch with indices
-        ``minibatch``, following the optimizer's data plan (:mod:`secondorder.dataplan`)."""
+        ``minibatch``, following the optimizer's data plan (:mod:`secondorder.training.batches`)."""
         x, y = self.data.x_train, self.data.y_train
         needs = getattr(self.optimizer, "needs_curvature_batch", lambda: True)
         gradient, curvature = self.data_plan.step_indices(

@@ -12,8 +12,8 @@ study's ``search`` block says how:
 - :func:`select` scores each point by :data:`SELECTION_RULE` and writes the winner into the
   group's selection file (``results/tuning/<group>.json``);
 - the final runs of the setting (every seed) read that file and train with the winner
-  (:func:`resolve`), on the whole training set (``final_training: all``) or on the rest without
-  the validation split (``rest``).
+  (:func:`secondorder.training.selection.resolve_selection`), on the whole training set
+  (``final_training: all``) or on the rest without the validation split (``rest``).
 
 A final run's id hashes its spec without the searched values but with the search (space,
 budget, split, tuning seeds), so it is known before tuning and changes exactly when what
@@ -22,17 +22,16 @@ selects its values changes.
 
 from __future__ import annotations
 
-import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
 from secondorder.errors import ConfigError
 from secondorder.optim import resolve_hparams
-from secondorder.runspec import RunSpec, spec_digest
+from secondorder.spec import RunSpec
+from secondorder.study.space import grid
 
-SEARCH_KEY = "search"
 SELECTION_RULE = (
     "lowest validation loss at the end of the tuning budget, averaged over the tuning seeds; "
     "a point with a diverged, failed or non-finite seed is excluded; a tie goes to the point "
@@ -48,63 +47,9 @@ SEARCH_DEFAULTS: dict[str, Any] = {
 FINAL_TRAINING = ("all", "rest")
 
 
-def is_search(value: Any) -> bool:
-    """Whether a hyperparameter value is a search space (``{search: [...]}``)."""
-    return isinstance(value, Mapping) and SEARCH_KEY in value
-
-
-def split_space(
-    entry: Mapping[str, Any], where: str
-) -> tuple[dict[str, Any], dict[str, list[Any]]]:
-    """(pinned values, search space) of preset hyperparameters; a one-value space is pinned.
-
-    Raises :class:`ConfigError` naming the key for a malformed space.
-    """
-    pinned: dict[str, Any] = {}
-    space: dict[str, list[Any]] = {}
-    for key, value in entry.items():
-        if isinstance(value, Mapping):
-            if set(value) != {SEARCH_KEY}:
-                raise ConfigError(
-                    f"{where}.{key}: a mapping here must be a search space {{search: [values]}}"
-                    f", got keys {sorted(map(str, value))}"
-                )
-            values = value[SEARCH_KEY]
-            if not isinstance(values, list) or not values:
-                raise ConfigError(
-                    f"{where}.{key}.search: expected a non-empty list of values, got {values!r}"
-                )
-            if len(set(map(repr, values))) != len(values):
-                raise ConfigError(f"{where}.{key}.search: the list {values!r} repeats a value")
-            if len(values) == 1:
-                pinned[key] = values[0]
-            else:
-                space[key] = list(values)
-        else:
-            pinned[key] = value
-    return pinned, space
-
-
-def grid(space: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
-    """Every point of a space, in the order written (the first key varies slowest)."""
-    keys = list(space)
-    return [dict(zip(keys, values, strict=True)) for values in itertools.product(*space.values())]
-
-
-def group_id(spec: RunSpec) -> str:
-    """Name of the selection shared by a final run's seeds: its setting, preset, batch size and
-    a hash of its spec without the seed."""
-    if spec.search is None:
-        raise ValueError(f"run {spec.run_id} searches no hyperparameter")
-    values = spec.to_dict()
-    del values["seed"]
-    values["hparams"] = {k: v for k, v in spec.hparams.items() if k not in spec.search["space"]}
-    return f"{spec.setting}__{spec.optimizer}__bs{spec.batch_size}__{spec_digest(values)}"
-
-
 def selection_path(spec: RunSpec) -> str:
     """The selection file that a final run reads (written by the DAG's select rule)."""
-    return f"results/tuning/{group_id(spec)}.json"
+    return f"results/tuning/{spec.tuning_group}.json"
 
 
 def trial_specs(spec: RunSpec) -> list[tuple[dict[str, Any], list[RunSpec]]]:
@@ -150,10 +95,10 @@ def select(spec: RunSpec, summaries: Mapping[str, Mapping[str, Any]]) -> dict[st
         for run in runs:
             summary = summaries.get(run.run_id)
             if summary is None:
-                raise ConfigError(f"selection {group_id(spec)}: no summary of {run.run_id}")
+                raise ConfigError(f"selection {spec.tuning_group}: no summary of {run.run_id}")
             if summary.get("spec") != run.to_dict():
                 raise ConfigError(
-                    f"selection {group_id(spec)}: the summary of {run.run_id} is of another spec"
+                    f"selection {spec.tuning_group}: the summary of {run.run_id} is of another spec"
                 )
             status = summary.get("status", "unknown")
             loss = (summary.get("final") or {}).get("validation_loss")
@@ -173,7 +118,7 @@ def select(spec: RunSpec, summaries: Mapping[str, Mapping[str, Any]]) -> dict[st
     ranked = [trial for trial in trials if trial["score"] is not None]
     winner = min(ranked, key=lambda trial: trial["score"]) if ranked else None  # first on ties
     return {
-        "group": group_id(spec),
+        "group": spec.tuning_group,
         "setting": {
             "dataset": spec.dataset,
             "model": spec.model,
@@ -191,24 +136,3 @@ def select(spec: RunSpec, summaries: Mapping[str, Mapping[str, Any]]) -> dict[st
         "winner": None if winner is None else winner["values"],
         "score": None if winner is None else winner["score"],
     }
-
-
-def resolve(spec: RunSpec, selection: Mapping[str, Any]) -> RunSpec:
-    """The final run of ``spec`` with the selected values (unchanged when nothing was
-    selected: the caller records it as untuned). The run id stays the same."""
-    if selection.get("group") != group_id(spec):
-        raise ConfigError(
-            f"run {spec.run_id}: the selection file is of group {selection.get('group')!r}, "
-            f"not {group_id(spec)!r}"
-        )
-    winner = selection.get("winner")
-    if winner is None:
-        return spec
-    if set(winner) != set(spec.search["space"]):
-        raise ConfigError(
-            f"run {spec.run_id}: the selection sets {sorted(winner)}, the search space has "
-            f"{sorted(spec.search['space'])}"
-        )
-    resolved = replace(spec, hparams=resolve_hparams(spec.method, {**spec.hparams, **winner}))
-    assert resolved.run_id == spec.run_id
-    return resolved

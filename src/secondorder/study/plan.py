@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from secondorder.runspec import TEST_SIZES, TRAIN_SIZES, RunSpec
+from secondorder.spec import TEST_SIZES, TRAIN_SIZES, RunSpec
 
 OPS = ("loss", "gradient", "hvp", "ggnvp")
 SHAPES = {"mnist": (1, 28), "cifar10": (3, 32)}  # channels, image size
@@ -40,7 +40,7 @@ HESSIAN_CG_ITERATIONS = 3.0
 SAFETY_FACTOR = 2.0
 RUNTIME_FLOOR_MIN, RUNTIME_CAP_MIN = 10, 2880  # a scheduler's minutes (2 days at most)
 MEM_FLOOR_MB, MEM_CAP_MB = 2000, 64000
-EVAL_CHUNK = 1000  # samples per evaluation forward pass (secondorder.train)
+EVAL_CHUNK = 1000  # samples per evaluation forward pass (secondorder.training.loop)
 DEFAULT_CALIBRATION = Path(__file__).with_name("calibration-default.json")
 
 
@@ -62,8 +62,8 @@ def setting_key(dataset: str, model: str, variant: str) -> str:
 def expected_work(spec: RunSpec) -> Work:
     """Calls and samples per operation over the whole run, evaluations included."""
     from secondorder.data import holdout_size
-    from secondorder.dataplan import DataPlan
     from secondorder.optim import resolve_hparams
+    from secondorder.training.batches import DataPlan
 
     searched = {key: values[0] for key, values in (spec.search or {}).get("space", {}).items()}
     hp = resolve_hparams(spec.method, {**spec.hparams, **searched})  # a searched value: its first
@@ -305,8 +305,8 @@ def calibrate(
     seconds per call and per sample (a line through two batch sizes)."""
     import torch
 
-    from secondorder.devices import device_lease
-    from secondorder.train import environment
+    from secondorder.training.devices import device_lease
+    from secondorder.training.loop import environment
 
     torch.set_num_threads(threads)
     startup_s, base_mb = _startup()
@@ -334,7 +334,7 @@ def calibrate(
 def _startup() -> tuple[float, float]:
     """Seconds and peak MB of a fresh interpreter importing the training code (a job's start)."""
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import secondorder.train"], check=True)
+    subprocess.run([sys.executable, "-c", "import secondorder.training.loop"], check=True)
     seconds = time.perf_counter() - started
     return seconds, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
@@ -396,7 +396,7 @@ def _median_seconds(
 ) -> float:
     """Median seconds of ``repeats`` calls after a warm-up call; a warm-up longer than
     ``budget_s`` is the measurement itself (large networks on a CPU)."""
-    from secondorder.devices import synchronize
+    from secondorder.training.devices import synchronize
 
     samples: list[float] = []
     for _ in range(repeats + 1):

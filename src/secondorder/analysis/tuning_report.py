@@ -1,8 +1,8 @@
 """The tuning stage's report: every point tried with its score, the winners, and how sensitive
 each method is to its hyperparameters (the paper's "hard to tune" remark, in numbers).
 
-Reads the selection files of rule select (:func:`secondorder.tuning.select`); the table has one
-row per point of every search group, the figure one panel per searched hyperparameter of a
+Reads the selection files of rule select (:func:`secondorder.study.tuning.select`); the table
+has one row per point of every search group, the figure one panel per searched hyperparameter of a
 preset, the score (validation loss at the tuning budget) against the value, one line per
 setting, the best over the other searched values at each value (a profile), excluded points
 (diverged, failed) marked at the top of the panel, the winner starred.

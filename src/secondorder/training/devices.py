@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-log = logging.getLogger("secondorder.devices")
+log = logging.getLogger("secondorder.training.devices")
 
 LOCK_DIR_NAME = "secondorder-gpu-locks"
 POLL_INTERVAL_S = 5.0

@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import secondorder
-from secondorder.runspec import RunSpec
+from secondorder.spec import RunSpec
 
-log = logging.getLogger("secondorder.record")
+log = logging.getLogger("secondorder.training.record")
 
 OUTPUTS = ("metrics.csv", "summary.json", "model.pt")
 REUSABLE_STATUSES = ("finished", "diverged", "untuned")

@@ -14,7 +14,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from secondorder.checks import (
+from secondorder.errors import ConfigError
+from secondorder.spec import DATASETS, RUN_DEFAULTS, TRAIN_SIZES, RunSpec
+from secondorder.study.checks import (
     MAX_SEED,
     as_mapping,
     check_choice,
@@ -26,17 +28,8 @@ from secondorder.checks import (
     check_seeds,
     type_name,
 )
-from secondorder.configfile import read_config_file
-from secondorder.errors import ConfigError
-from secondorder.runspec import (
-    DATASETS,
-    RUN_DEFAULTS,
-    TRAIN_SIZES,
-    RunSpec,
-    check_run,
-    check_sizes,
-    check_space,
-)
+from secondorder.study.configfile import read_config_file
+from secondorder.study.run_checks import check_run, check_sizes, check_space
 
 ARTIFACT_KINDS = ("accuracy_table", "loss_curves", "time_to_target", "cg_diagnostics")
 
@@ -158,7 +151,7 @@ def _check_config(raw: Any) -> dict[str, Any]:
 def expand(config: Mapping[str, Any]) -> dict[str, RunSpec]:
     """All unique runs of the study, tuning runs included, keyed by run id (sorted, so the
     order is stable)."""
-    from secondorder.tuning import trial_specs
+    from secondorder.study.tuning import trial_specs
 
     runs: dict[str, RunSpec] = {}
     for name in config["artifacts"]:
@@ -171,13 +164,12 @@ def expand(config: Mapping[str, Any]) -> dict[str, RunSpec]:
 
 def searches(config: Mapping[str, Any]) -> dict[str, RunSpec]:
     """Selection group -> one final run of it (the group's seeds share the selection)."""
-    from secondorder.tuning import group_id
 
     groups: dict[str, RunSpec] = {}
     for name in config["artifacts"]:
         for spec in _artifact_specs(config, name):
             if spec.search is not None:
-                groups.setdefault(group_id(spec), spec)
+                groups.setdefault(spec.tuning_group, spec)
     return dict(sorted(groups.items()))
 
 
@@ -291,7 +283,7 @@ def _preset_hparams(
     Searched keys are left out of the pinned hyperparameters; their values are checked and
     normalised like pinned ones (``1`` for a float becomes ``1.0``)."""
     from secondorder.optim import resolve_hparams
-    from secondorder.tuning import split_space
+    from secondorder.study.space import split_space
 
     entry = dict(config["optimizers"][preset])
     method = entry.pop("method")
@@ -309,10 +301,10 @@ def _preset_hparams(
 
 
 def _check_search(value: Any, config: Mapping[str, Any]) -> dict[str, Any]:
-    """The tuning stage's settings (see secondorder.tuning), checked against every run that
+    """The tuning stage's settings (see secondorder.study.tuning), checked against every run that
     searches: the validation split must leave at least one batch to train on."""
     from secondorder.data import holdout_size
-    from secondorder.tuning import FINAL_TRAINING, SEARCH_DEFAULTS
+    from secondorder.study.tuning import FINAL_TRAINING, SEARCH_DEFAULTS
 
     raw = as_mapping(value, "search")
     check_keys(raw, tuple(SEARCH_DEFAULTS), "search")

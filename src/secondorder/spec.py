@@ -1,0 +1,134 @@
+"""One training run's identity: :class:`RunSpec` (everything that determines a run and its
+record), its stable run id, its tuning group, and the facts every layer shares about a run: the
+datasets and their sizes, the grid axes, the run defaults. Torch-free: the DAG, the study
+expansion and the analysis read it without importing torch."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from typing import Any
+
+from secondorder.errors import ConfigError
+
+DATASETS = ("mnist", "cifar10")
+
+TRAIN_SIZES = {"mnist": 60_000, "cifar10": 50_000}  # full training sets (subsets must fit)
+
+TEST_SIZES = {"mnist": 10_000, "cifar10": 10_000}
+
+RUN_DEFAULTS: dict[str, Any] = {
+    "batch_size": 100,
+    "epochs": 10,
+    "activation": "tanh",
+    "variant": "standard",
+    "train_subset": None,
+    "test_subset": None,
+    "logs_per_epoch": 4,
+    "eval_train_loss": False,
+    "chunk_size": 4096,
+    "divergence_factor": 1000.0,
+    "eval_every": None,
+}
+
+# RunSpec fields -> default, see to_dict
+LATER_FIELDS: dict[str, Any] = {
+    "eval_every": None,
+    "holdout": None,
+    "evaluate_on": "test",
+    "search": None,
+}
+
+EVALUATION_SETS = ("test", "validation")
+
+
+def spec_digest(values: Mapping[str, Any]) -> str:
+    """Six hex digits of sha256 over the canonical JSON of a spec's values: the hash in run ids
+    and selection group ids."""
+    canonical = json.dumps(values, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:6]
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything that determines one training run (and hence its record)."""
+
+    dataset: str
+    model: str
+    activation: str
+    variant: str
+    optimizer: str  # preset name in the config: the label of the run in figures
+    method: str
+    hparams: dict[str, Any] = field(hash=False)
+    batch_size: int
+    epochs: int
+    seed: int
+    train_subset: int | None = None
+    test_subset: int | None = None
+    logs_per_epoch: int = 4
+    eval_train_loss: bool = False
+    chunk_size: int | None = 4096
+    divergence_factor: float = 1000.0  # loss above this multiple of the initial loss = diverged
+    eval_every: int | None = None  # extra logging point every this many iterations
+    holdout: int | float | None = None  # validation split held out of the training set
+    evaluate_on: str = "test"  # test | validation (a tuning run: the held-out split)
+    search: dict[str, Any] | None = field(default=None, hash=False)  # see secondorder.study.tuning
+
+    def to_dict(self) -> dict[str, Any]:
+        """All fields, except fields added later while they hold their default: a spec then
+        keeps its dict (and so its run id and the match with its saved records)."""
+        values = asdict(self)
+        for name, default in LATER_FIELDS.items():
+            if values[name] == default:
+                del values[name]
+        return values
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> RunSpec:
+        names = {f.name for f in fields(cls)}
+        unknown = set(values) - names
+        required = {f.name for f in fields(cls) if f.default is MISSING}
+        missing = required - set(values)
+        if unknown or missing:
+            raise ConfigError(
+                f"run spec: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}"
+            )
+        return cls(**dict(values))
+
+    @property
+    def setting(self) -> str:
+        """Dataset, model, activation and (unless standard) variant: ``mnist-lenet-tanh``."""
+        setting = f"{self.dataset}-{self.model}-{self.activation}"
+        return setting if self.variant == "standard" else f"{setting}-{self.variant}"
+
+    @functools.cached_property  # a frozen spec: computed once (thousands of calls per DAG)
+    def run_id(self) -> str:
+        """Readable and stable: the setting, the optimizer preset, batch size, seed and a hash
+        of the whole spec (so a changed hyperparameter, epoch count or subset gives a new id).
+
+        A tuning run says ``val`` before the hash. A run with a search hashes its search, not
+        the searched values: its id is the same before and after tuning fills them in."""
+        values = self.to_dict()
+        if self.search is not None:
+            space = self.search["space"]
+            values["hparams"] = {k: v for k, v in self.hparams.items() if k not in space}
+        role = "__val" if self.evaluate_on == "validation" else ""
+        return (
+            f"{self.setting}__{self.optimizer}__bs{self.batch_size}__s{self.seed}{role}__"
+            + spec_digest(values)
+        )
+
+    @functools.cached_property
+    def tuning_group(self) -> str:
+        """Name of the selection shared by a final run's seeds: its setting, preset, batch size
+        and a hash of its spec without the seed and the searched values."""
+        if self.search is None:
+            raise ValueError(f"run {self.run_id} searches no hyperparameter")
+        values = self.to_dict()
+        del values["seed"]
+        space = self.search["space"]
+        values["hparams"] = {k: v for k, v in self.hparams.items() if k not in space}
+        return f"{self.setting}__{self.optimizer}__bs{self.batch_size}__{spec_digest(values)}"
