@@ -15,9 +15,8 @@ from pathlib import Path
 import pytest
 
 from secondorder.cli import main
-from secondorder.spec import RunSpec
-from secondorder.study import plan
-from secondorder.study.config import artifact_runs, expand, load_config
+from secondorder.spec import DATASETS, RunSpec
+from secondorder.study import artifact_runs, expand, load_config, plan
 
 REPO = Path(__file__).resolve().parents[1]
 OPS = {op: {"call_s": 0.01, "sample_s": 0.001} for op in plan.OPS}
@@ -190,7 +189,7 @@ def test_the_default_calibration_prices_every_network():
     for setting in plan.all_settings():
         ops = default["settings"][plan.setting_key(*setting)]["ops"]
         assert set(ops) == set(plan.OPS)
-    assert set(default["data_load_s"]) == set(plan.SHAPES)
+    assert set(default["data_load_s"]) == set(DATASETS)
 
 
 def test_a_missing_network_names_the_calibration_and_the_fix():

@@ -11,11 +11,10 @@ from pathlib import Path
 import pytest
 from test_analysis import DECREASING, write_run
 
-from secondorder import analysis
+from secondorder import analysis, study
 from secondorder.analysis import findings
 from secondorder.analysis import report as report_module
 from secondorder.analysis.html import markdown_to_html, slug
-from secondorder.study import config as study
 
 REPO = Path(__file__).resolve().parents[1]
 SECTIONS = [

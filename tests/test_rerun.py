@@ -20,7 +20,7 @@ import pytest
 import yaml
 from test_workflow import DATA, REPO, snakemake
 
-from secondorder.study import config as study
+from secondorder import study
 
 pytestmark = [
     pytest.mark.slow,

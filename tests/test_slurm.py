@@ -30,8 +30,8 @@ from test_workflow import (
     snakemake_env,
 )
 
+from secondorder import study
 from secondorder.spec import RunSpec
-from secondorder.study import config as study
 from secondorder.training.loop import train_run
 
 pytestmark = [

@@ -11,8 +11,8 @@ import yaml
 
 from secondorder.errors import ConfigError
 from secondorder.spec import RunSpec
+from secondorder.study import artifact_runs, expand, load_config
 from secondorder.study.checks import MAX_SEED
-from secondorder.study.config import artifact_runs, expand, load_config
 from secondorder.study.configfile import read_config_file
 from secondorder.study.run_checks import check_spec
 

@@ -13,10 +13,9 @@ import pandas as pd
 import pytest
 import torch
 
-from secondorder import data
+from secondorder import data, study
 from secondorder.analysis.tuning_report import sensitivity, trials_table, write_tuning_report
 from secondorder.errors import ConfigError
-from secondorder.study import config as study
 from secondorder.study import tuning
 from secondorder.training.loop import train_run
 from secondorder.training.selection import resolve_selection

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from test_workflow import snakemake
 
-from secondorder.study import config as study
+from secondorder import study
 
 pytestmark = pytest.mark.slow
 CONFIG = "config/test.yaml"

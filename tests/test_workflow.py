@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from secondorder.study import config as study
+from secondorder import study
 
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOW_FILES = ("Snakefile", "workflow", "config", "profiles")
@@ -186,7 +186,7 @@ def test_full_dag_on_the_test_config(finished_test_study):
     workdir = finished_test_study  # the DAG ran to the end (returncode 0) in the fixture
     results = workdir / "results"
     config = study.load_config(REPO / "config/test.yaml")
-    assert {a["kind"] for a in config["artifacts"].values()} == set(study.ARTIFACT_KINDS)
+    assert {a["kind"] for a in config["artifacts"].values()} == set(study.config.ARTIFACT_KINDS)
     check_artifacts(workdir, "config/test.yaml")
     report = (results / "report.md").read_text()
     assert "![Figure 2 (test scale)](figures/fig02_loss_epochs_mnist.png)" in report

@@ -130,7 +130,7 @@ def _prepare(args: argparse.Namespace) -> int:
 
 
 def _expand(args: argparse.Namespace) -> int:
-    from secondorder.study.config import expand, load_config
+    from secondorder.study import expand, load_config
 
     runs = expand(load_config(args.config))
     if args.json:
@@ -141,7 +141,7 @@ def _expand(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from secondorder.study.config import expand, load_config
+    from secondorder.study import expand, load_config
     from secondorder.study.tuning import selection_path
     from secondorder.training.loop import DEFAULT_THREADS, train_run
 
@@ -210,8 +210,7 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from secondorder.study import plan
-    from secondorder.study.config import artifact_runs, expand, load_config
+    from secondorder.study import artifact_runs, expand, load_config, plan
 
     study = load_config(args.config) if args.config is not None else None
     if args.calibrate:

@@ -14,11 +14,28 @@ from typing import Any
 
 from secondorder.errors import ConfigError
 
-DATASETS = ("mnist", "cifar10")
 
-TRAIN_SIZES = {"mnist": 60_000, "cifar10": 50_000}  # full training sets (subsets must fit)
+@dataclass(frozen=True)
+class Dataset:
+    """What every layer knows of a dataset without reading it: the sizes of its standard splits
+    (subsets and batches must fit them) and its image shape (models, cost estimates)."""
 
-TEST_SIZES = {"mnist": 10_000, "cifar10": 10_000}
+    train_size: int
+    test_size: int
+    channels: int
+    image_size: int  # height = width
+    classes: int = 10
+
+
+# The datasets of the study. Adding one is an entry here plus its reader in secondorder.data.
+DATASETS: dict[str, Dataset] = {
+    "mnist": Dataset(train_size=60_000, test_size=10_000, channels=1, image_size=28),
+    "cifar10": Dataset(train_size=50_000, test_size=10_000, channels=3, image_size=32),
+}
+
+# The axes of the study's grid besides the optimizer: one setting of a comparison holds them
+# fixed. Figures, tables, tuning groups and findings group runs by (a prefix of) these.
+GRID_AXES = ("dataset", "model", "activation", "variant", "batch_size")
 
 RUN_DEFAULTS: dict[str, Any] = {
     "batch_size": 100,

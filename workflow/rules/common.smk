@@ -8,7 +8,8 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-from secondorder.study import config as study, plan, tuning
+from secondorder import study
+from secondorder.study import plan, tuning
 from secondorder.data import digest_path
 from secondorder.errors import ConfigError
 
@@ -36,7 +37,7 @@ def schema_message(error):
 # duplicate key win silently and reads 1e-3 as a string: read them again with ours (the same
 # for every entry point), then apply the `--config key=value` overrides on top.
 CONFIG_FILES = [str(path) for path in workflow.overwrite_configfiles] or [
-    study.DEFAULT_CONFIG
+    study.config.DEFAULT_CONFIG
 ]
 try:
     RAW_CONFIG, STUDY = study.load_config_files(

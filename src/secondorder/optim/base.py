@@ -55,6 +55,11 @@ class FlatOptimizer(torch.optim.Optimizer):
         """The hyperparameters of the (single) parameter group."""
         return self.param_groups[0]
 
+    def needs_curvature_batch(self) -> bool:
+        """Whether the next :meth:`step` may use ``curvature_batch``: a runner draws a separate
+        curvature sample only when it does (SQN forms a pair every few steps)."""
+        return True
+
     @property
     def _params(self) -> list[torch.Tensor]:
         return self.param_groups[0]["params"]

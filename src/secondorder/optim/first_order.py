@@ -70,6 +70,10 @@ class Adam(torch.optim.Adam):
         if len(self.param_groups) != 1:
             raise ValueError("Adam supports one parameter group only")
 
+    def needs_curvature_batch(self) -> bool:
+        """The step contract of :class:`~secondorder.optim.base.FlatOptimizer`."""
+        return True
+
     def step(  # type: ignore[override]
         self, objective: Objective, batch: Batch, curvature_batch: Batch | None = None
     ) -> Tensor:
@@ -115,6 +119,10 @@ class LBFGS(torch.optim.LBFGS):
             history_size=history_size,
             line_search_fn=line_search_fn,
         )
+
+    def needs_curvature_batch(self) -> bool:
+        """The step contract of :class:`~secondorder.optim.base.FlatOptimizer`."""
+        return True
 
     def step(  # type: ignore[override]
         self, objective: Objective, batch: Batch, curvature_batch: Batch | None = None

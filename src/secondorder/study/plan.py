@@ -31,10 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from secondorder.spec import TEST_SIZES, TRAIN_SIZES, RunSpec
+from secondorder.spec import DATASETS, RunSpec
 
 OPS = ("loss", "gradient", "hvp", "ggnvp")
-SHAPES = {"mnist": (1, 28), "cifar10": (3, 32)}  # channels, image size
 LINE_SEARCH_TRIALS = 2.5
 HESSIAN_CG_ITERATIONS = 3.0
 SAFETY_FACTOR = 2.0
@@ -67,8 +66,8 @@ def expected_work(spec: RunSpec) -> Work:
 
     searched = {key: values[0] for key, values in (spec.search or {}).get("space", {}).items()}
     hp = resolve_hparams(spec.method, {**spec.hparams, **searched})  # a searched value: its first
-    n_train = spec.train_subset or TRAIN_SIZES[spec.dataset]
-    n_test = spec.test_subset or TEST_SIZES[spec.dataset]
+    n_train = spec.train_subset or DATASETS[spec.dataset].train_size
+    n_test = spec.test_subset or DATASETS[spec.dataset].test_size
     if spec.holdout is not None:  # a validation split: trained on the rest
         held = holdout_size(spec.holdout, n_train)
         n_train -= held
@@ -138,13 +137,11 @@ def estimate_mem_mb(spec: RunSpec, calibration: Mapping[str, Any]) -> float:
     """Predicted peak host memory of the run's job: the process with torch, the dataset bundle,
     its float copy when training on the CPU, and the activations of the largest call."""
     setting = _setting(calibration, spec)
-    channels, size = SHAPES[spec.dataset]
-    pixels = channels * size * size
-    bundle_mb = (TRAIN_SIZES[spec.dataset] + TEST_SIZES[spec.dataset]) * pixels / 2**20
+    facts = DATASETS[spec.dataset]
+    pixels = facts.channels * facts.image_size**2
+    bundle_mb = (facts.train_size + facts.test_size) * pixels / 2**20
     on_cpu = calibration["device"] == "cpu"
-    n_used = (spec.train_subset or TRAIN_SIZES[spec.dataset]) + (
-        spec.test_subset or TEST_SIZES[spec.dataset]
-    )
+    n_used = (spec.train_subset or facts.train_size) + (spec.test_subset or facts.test_size)
     float_mb = 4 * n_used * pixels / 2**20 if on_cpu else 0.0
     activations_mb = setting["activation_mb_per_sample"] * expected_work(spec).largest_call
     return calibration["base_mb"] + bundle_mb + float_mb + (activations_mb if on_cpu else 0.0)
@@ -289,7 +286,7 @@ def all_settings() -> list[tuple[str, str, str]]:
     """Every (dataset, model, variant) that a study can name."""
     from secondorder.models import MODELS, model_variants
 
-    return [(d, m, v) for d in SHAPES for m in MODELS for v in model_variants(m)]
+    return [(d, m, v) for d in DATASETS for m in MODELS for v in model_variants(m)]
 
 
 def calibrate(
@@ -326,7 +323,7 @@ def calibrate(
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "startup_s": startup_s,
         "base_mb": base_mb,
-        "data_load_s": {name: _load_seconds(data_dir / f"{name}.pt") for name in SHAPES},
+        "data_load_s": {name: _load_seconds(data_dir / f"{name}.pt") for name in DATASETS},
         "settings": measured,
     }
 
@@ -359,7 +356,7 @@ def _setting_costs(
     from secondorder.curvature import Objective
     from secondorder.models import build_model
 
-    channels, size = SHAPES[dataset]
+    channels, size = DATASETS[dataset].channels, DATASETS[dataset].image_size
     torch.manual_seed(0)
     model = build_model(
         model_name, in_channels=channels, image_size=size, num_classes=10, variant=variant

@@ -13,8 +13,6 @@ from secondorder.spec import (
     DATASETS,
     EVALUATION_SETS,
     RUN_DEFAULTS,
-    TEST_SIZES,
-    TRAIN_SIZES,
     RunSpec,
 )
 from secondorder.study.checks import (
@@ -124,12 +122,13 @@ def check_run(run: dict[str, Any], where: str) -> dict[str, Any]:
 def check_sizes(run: Mapping[str, Any], dataset: str, origin: Mapping[str, str], what: str) -> None:
     """Subsets fit the dataset, and a batch fits the (subset) training set; ``origin`` maps a
     setting to the key path it comes from."""
-    for key, sizes in (("train_subset", TRAIN_SIZES), ("test_subset", TEST_SIZES)):
+    facts = DATASETS[dataset]
+    for key, size in (("train_subset", facts.train_size), ("test_subset", facts.test_size)):
         subset = run.get(key)
-        if subset is not None and subset > sizes[dataset]:
+        if subset is not None and subset > size:
             raise ConfigError(
                 f"{origin[key]}: {subset} is larger than the {dataset} set "
-                f"({sizes[dataset]} samples); allowed: 1 to {sizes[dataset]}, or null for all"
+                f"({size} samples); allowed: 1 to {size}, or null for all"
             )
     subset = run.get("train_subset")
     if subset is not None and subset < run["batch_size"]:
@@ -138,11 +137,11 @@ def check_sizes(run: Mapping[str, Any], dataset: str, origin: Mapping[str, str],
             f"{run['batch_size']} (from {origin['batch_size']}) of {what}; allowed: a train "
             "subset of at least the batch size, or null for the whole training set"
         )
-    if run["batch_size"] > TRAIN_SIZES[dataset]:
+    if run["batch_size"] > facts.train_size:
         raise ConfigError(
             f"{origin['batch_size']}: batch size {run['batch_size']} of {what} is larger than "
-            f"the {dataset} training set ({TRAIN_SIZES[dataset]} samples); allowed: 1 to "
-            f"{TRAIN_SIZES[dataset]}"
+            f"the {dataset} training set ({facts.train_size} samples); allowed: 1 to "
+            f"{facts.train_size}"
         )
 
 

@@ -276,9 +276,8 @@ class _Run:
         """(gradient/line-search batch, curvature batch) of the mini-batch with indices
         ``minibatch``, following the optimizer's data plan (:mod:`secondorder.training.batches`)."""
         x, y = self.data.x_train, self.data.y_train
-        needs = getattr(self.optimizer, "needs_curvature_batch", lambda: True)
         gradient, curvature = self.data_plan.step_indices(
-            minibatch, self.generator, curvature_needed=needs()
+            minibatch, self.generator, curvature_needed=self.optimizer.needs_curvature_batch()
         )
         batch = (x[gradient], y[gradient])
         return batch, batch if curvature is gradient else (x[curvature], y[curvature])

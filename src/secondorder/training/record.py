@@ -15,6 +15,7 @@ to retrain with unchanged code (e.g. to time it again), delete the run directory
 
 from __future__ import annotations
 
+import enum
 import functools
 import hashlib
 import json
@@ -27,8 +28,19 @@ from secondorder.spec import RunSpec
 
 log = logging.getLogger("secondorder.training.record")
 
+
+class Status(enum.StrEnum):
+    """A run's outcome, as ``summary.json`` (or ``failed.json``) records it. Torch-free: the
+    analysis reads it. A str, so records and comparisons hold the plain word."""
+
+    FINISHED = "finished"  # trained for all its epochs
+    DIVERGED = "diverged"  # stopped at a non-finite or exploding training loss; record kept
+    UNTUNED = "untuned"  # a final run whose search excluded every point: recorded, not trained
+    FAILED = "failed"  # raised: failed.json only, which is not an output, so nothing looks done
+
+
 OUTPUTS = ("metrics.csv", "summary.json", "model.pt")
-REUSABLE_STATUSES = ("finished", "diverged", "untuned")
+REUSABLE_STATUSES = (Status.FINISHED, Status.DIVERGED, Status.UNTUNED)
 
 
 @functools.cache
