@@ -14,9 +14,10 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from secondorder.errors import DeviceError
 from secondorder.training import devices
 from secondorder.training import loop as train_module
-from secondorder.training.devices import DeviceError, device_lease
+from secondorder.training.devices import device_lease
 
 UUIDS = ["GPU-aaaa-0001", "GPU-bbbb-0002", "GPU-cccc-0003"]
 

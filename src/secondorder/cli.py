@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from secondorder import atomic
-from secondorder.errors import ConfigError
+from secondorder.errors import ConfigError, DataError, DeviceError
 
 if TYPE_CHECKING:
     from secondorder.spec import RunSpec
@@ -29,8 +29,6 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr
     )
-    from secondorder.data import DataError
-    from secondorder.training.devices import DeviceError
 
     try:
         return args.handler(args)

@@ -14,9 +14,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from secondorder.data import DataError
-from secondorder.errors import ConfigError
-from secondorder.training.devices import DeviceError
+from secondorder.errors import ConfigError, DataError, DeviceError
 
 USER_ERRORS = (ConfigError, DataError, DeviceError)
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"

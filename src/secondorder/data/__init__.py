@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from secondorder import atomic
-from secondorder.errors import ConfigError
+from secondorder.errors import ConfigError, DataError
 
 DATASETS = ("mnist", "cifar10")
 BUNDLE_FORMAT = 2  # 2: meta carries bundle_sha256
@@ -82,10 +82,6 @@ _CIFAR_FILES = {
 }
 _CIFAR_TRAIN = tuple(f"data_batch_{k}" for k in range(1, 6))
 _CIFAR_BATCH = 10_000
-
-
-class DataError(Exception):
-    """A dataset or bundle is missing or unusable; the message says where and what to do."""
 
 
 @dataclass

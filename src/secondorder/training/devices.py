@@ -28,15 +28,13 @@ from pathlib import Path
 
 import torch
 
+from secondorder.errors import DeviceError
+
 log = logging.getLogger("secondorder.training.devices")
 
 LOCK_DIR_NAME = "secondorder-gpu-locks"
 POLL_INTERVAL_S = 5.0
 """How often a process whose GPUs are all taken tries again."""
-
-
-class DeviceError(RuntimeError):
-    """The requested device cannot be used; the message says why and what to do."""
 
 
 @contextlib.contextmanager
