@@ -101,19 +101,16 @@ def test_a_lease_ends_with_its_run(fake_gpus, tmp_path, monkeypatch):
     fake_gpus[:] = UUIDS[:2]
     used = []
 
-    class FakeRun:
-        def __init__(self, spec, bundle, out_dir, device, progress, tuned):
-            used.append(device)
-
-        def run(self):
-            if len(used) == 2:
-                raise RuntimeError("a failing run releases its GPU too")
-            return {"status": "finished"}
+    def fake_train(spec, bundle, out_dir, device, progress, tuned):
+        used.append(device)
+        if len(used) == 2:
+            raise RuntimeError("a failing run releases its GPU too")
+        return {"status": "finished"}
 
     def no_waiting(seconds):
         raise AssertionError("waited for a GPU that this process holds")
 
-    monkeypatch.setattr(train_module, "_Run", FakeRun)
+    monkeypatch.setattr(train_module, "_train", fake_train)
     monkeypatch.setattr(devices.time, "sleep", no_waiting)
     spec = SimpleNamespace(run_id="r", to_dict=dict, search=None)
     for attempt in range(3):

@@ -31,7 +31,7 @@ def forbid_training(monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("trained although a finished record of the same run exists")
 
-    monkeypatch.setattr(train_module, "_Run", fail)
+    monkeypatch.setattr(train_module, "_train", fail)
 
 
 def test_a_finished_record_of_the_same_run_is_kept(finished_run, monkeypatch):
@@ -40,6 +40,18 @@ def test_a_finished_record_of_the_same_run_is_kept(finished_run, monkeypatch):
     forbid_training(monkeypatch)
     summary = train_run(spec, bundle, out, device="cpu", progress=False)
     assert summary == json.loads(before["summary.json"])
+    assert {name: (out / name).read_bytes() for name in record.OUTPUTS} == before
+
+
+def test_a_checkpoint_left_beside_a_kept_record_is_removed(finished_run, monkeypatch):
+    """A kill between the record's write and the checkpoint's removal leaves checkpoint.pt
+    beside a finished record: keeping the record removes it, and only it."""
+    spec, bundle, out = finished_run
+    (out / "checkpoint.pt").write_bytes(b"the checkpoint of the last epoch")
+    before = {name: (out / name).read_bytes() for name in record.OUTPUTS}
+    forbid_training(monkeypatch)
+    train_run(spec, bundle, out, device="cpu", progress=False)
+    assert not (out / "checkpoint.pt").exists()
     assert {name: (out / name).read_bytes() for name in record.OUTPUTS} == before
 
 

@@ -17,8 +17,12 @@ import torch
 from secondorder.errors import ConfigError
 from secondorder.optim import resolve_hparams
 from secondorder.spec import RunSpec
-from secondorder.training import loop as train_module
-from secondorder.training.loop import METRIC_COLUMNS, train_run
+from secondorder.training import clock as training_clock
+from secondorder.training import evaluate
+from secondorder.training.checkpoint import TrainingState
+from secondorder.training.devices import DEFAULT_THREADS
+from secondorder.training.loop import train_run
+from secondorder.training.record import METRIC_COLUMNS
 
 METHOD_HPARAMS = {
     "sgd": {"lr": 0.2},
@@ -78,7 +82,7 @@ def test_record_follows_the_contract(mnist_bundle, tmp_path):
     assert saved["status"] == "finished" and saved["run_id"] == spec.run_id
     assert saved["environment"]["data"]["name"] == "mnist"
     assert len(saved["environment"]["data"]["bundle_sha256"]) == 64  # the data's identity
-    assert saved["environment"]["torch_threads"] == train_module.DEFAULT_THREADS == 1
+    assert saved["environment"]["torch_threads"] == DEFAULT_THREADS == 1
     assert torch.get_num_threads() == threads_before  # the caller's setting is restored
     assert saved["spec"] == spec.to_dict()
     assert not (tmp_path / "checkpoint.pt").exists()
@@ -109,15 +113,15 @@ def test_eval_every_adds_points_off_the_clock(mnist_bundle, tmp_path, monkeypatc
     accuracy, counters); evaluation time is not training time."""
     spec = RunSpec.from_dict({**make_spec("sgd").to_dict(), "eval_every": 4})
     assert spec.to_dict()["eval_every"] == 4 and spec.run_id != make_spec("sgd").run_id
-    evaluate = train_module._Run._evaluate
+    loss_and_accuracy = evaluate.loss_and_accuracy
     clock = [0.0]  # a clock that moves only while evaluating
 
-    def slow_evaluate(self, x, y):
+    def slow_evaluate(model, x, y):
         clock[0] += 100.0
-        return evaluate(self, x, y)
+        return loss_and_accuracy(model, x, y)
 
-    monkeypatch.setattr(train_module.time, "perf_counter", lambda: clock[0])
-    monkeypatch.setattr(train_module._Run, "_evaluate", slow_evaluate)
+    monkeypatch.setattr(training_clock.time, "perf_counter", lambda: clock[0])
+    monkeypatch.setattr(evaluate, "loss_and_accuracy", slow_evaluate)
     train_run(spec, mnist_bundle, tmp_path, device="cpu", progress=False)
     metrics, _ = read_record(tmp_path)
     assert metrics["iteration"].tolist() == [0, 3, 4, 6, 8, 9, 12]
@@ -182,13 +186,13 @@ def test_nan_loss_is_recorded_as_diverged(mnist_bundle, tmp_path, monkeypatch):
 
 
 def _interrupt_after_first_checkpoint(monkeypatch):
-    original = train_module._Run._save_checkpoint
+    original = TrainingState.save
 
-    def save_then_die(self):
-        original(self)
+    def save_then_die(self, out_dir, spec):
+        original(self, out_dir, spec)
         raise KeyboardInterrupt("killed after the first checkpoint")
 
-    monkeypatch.setattr(train_module._Run, "_save_checkpoint", save_then_die)
+    monkeypatch.setattr(TrainingState, "save", save_then_die)
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,6 @@
-"""The data plan of one training step: which training samples the gradient (with the line
-search) and the curvature use, from the optimizer's data hyperparameters.
+"""The data of one training step: which training samples the gradient (with the line search)
+and the curvature use (the data plan, from the optimizer's data hyperparameters), and drawing
+them (:func:`step_batches`).
 
 - no data hyperparameter (SGD, L-SR1, Adam, L-BFGS): everything on the mini-batch;
 - ``gradient_fraction: minibatch`` (GD, SHG): gradient, line search and curvature all on the
@@ -11,7 +12,8 @@ search) and the curvature use, from the optimizer's data hyperparameters.
   training set in its stored order (no draw; the Objective chunks it), curvature on the
   mini-batch;
 - ``curvature_batch_size: b`` (SQN): curvature on a separate random sample of min(b, N),
-  drawn only when the optimizer will use it.
+  drawn only when the optimizer will use it (its ``needs_curvature_batch()``, part of every
+  optimizer's step contract).
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ from typing import Any
 
 import torch
 
+from secondorder.curvature import Batch
 from secondorder.data import sample_indices
-from secondorder.optim import MINIBATCH
+from secondorder.optim.base import StepContract
+from secondorder.optim.hparams import MINIBATCH
 
 Index = torch.Tensor | slice
 WHOLE_SET = slice(None)  # indexing with it gives a view of the training set, not a copy
@@ -72,3 +76,21 @@ class DataPlan:
         if self.curvature_size is not None and curvature_needed:
             curvature = sample_indices(self.n_train, self.curvature_size, generator, device)
         return gradient, curvature
+
+
+def step_batches(
+    plan: DataPlan,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    minibatch: torch.Tensor,
+    generator: torch.Generator,
+    optimizer: StepContract,
+) -> tuple[Batch, Batch]:
+    """(gradient and line-search batch, curvature batch) of the step on the mini-batch with
+    indices ``minibatch`` of the training set ``(x, y)``; one batch object when both are the
+    same samples. ``optimizer`` (any registered one) says whether it needs a curvature batch."""
+    gradient, curvature = plan.step_indices(
+        minibatch, generator, curvature_needed=optimizer.needs_curvature_batch()
+    )
+    batch = (x[gradient], y[gradient])
+    return batch, batch if curvature is gradient else (x[curvature], y[curvature])

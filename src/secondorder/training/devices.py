@@ -1,4 +1,5 @@
-"""The training device, and exclusive leases of GPUs between concurrent runs.
+"""What a run computes on: the training device, exclusive leases of GPUs between concurrent
+runs, and torch's CPU threads.
 
 Snakemake assigns no GPU ids: on a machine with several GPUs, each training process must pick
 one that no other run uses. :func:`device_lease` takes an exclusive ``flock`` on a lock file of
@@ -32,6 +33,10 @@ from secondorder.errors import DeviceError
 
 log = logging.getLogger("secondorder.training.devices")
 
+DEFAULT_THREADS = 1
+"""CPU threads of a run unless the caller says otherwise: the same for the CLI, Snakemake jobs
+(``threads: 1``, several jobs side by side) and library calls, so that one run id gives one
+result (float sums in another thread count differ in the last bits)."""
 LOCK_DIR_NAME = "secondorder-gpu-locks"
 POLL_INTERVAL_S = 5.0
 """How often a process whose GPUs are all taken tries again."""
@@ -62,6 +67,17 @@ def device_lease(requested: str = "auto") -> Iterator[torch.device]:
         yield torch.device(f"cuda:{index}")
     finally:
         os.close(handle)  # releases the flock
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    """torch's intra-op CPU threads set to ``threads`` inside the block, restored after it."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def synchronize(device: torch.device) -> None:

@@ -1,4 +1,5 @@
-"""The data plan of a step: exact indices for the gradient and the curvature of each plan."""
+"""The data of a step: exact indices for the gradient and the curvature of each data plan, and
+the batches drawn from them."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import torch
 
 from secondorder.errors import ConfigError
 from secondorder.optim import resolve_hparams
-from secondorder.training.batches import WHOLE_SET, DataPlan
+from secondorder.training.batches import WHOLE_SET, DataPlan, step_batches
 
 N = 50
 MINIBATCH = torch.tensor([7, 3, 41, 0, 19])
@@ -73,6 +74,31 @@ def test_separate_curvature_sample_is_drawn_only_when_needed() -> None:
     gradient, curvature = plan.step_indices(MINIBATCH, g)
     assert gradient is MINIBATCH
     assert torch.equal(curvature, torch.randperm(N, generator=reference)[:20])
+
+
+class CurvatureEvery:
+    """An optimizer whose steps alternate between needing a curvature batch and not."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    def needs_curvature_batch(self) -> bool:
+        self.asked += 1
+        return self.asked % 2 == 0
+
+
+def test_step_batches_follow_the_plan_and_the_optimizer() -> None:
+    x, y = torch.arange(N * 2.0).reshape(N, 2), torch.arange(N)
+    g, reference = generator(), generator()
+    optimizer = CurvatureEvery()
+    plan = DataPlan(N, curvature_size=20)
+    batch, curvature_batch = step_batches(plan, x, y, MINIBATCH, g, optimizer)
+    assert curvature_batch is batch and torch.equal(batch[1], MINIBATCH)  # not needed: no draw
+    assert same_state(g, reference)
+    batch, curvature_batch = step_batches(plan, x, y, MINIBATCH, g, optimizer)
+    assert torch.equal(batch[1], MINIBATCH) and torch.equal(batch[0], x[MINIBATCH])
+    drawn = torch.randperm(N, generator=reference)[:20]
+    assert torch.equal(curvature_batch[1], drawn) and torch.equal(curvature_batch[0], x[drawn])
 
 
 @pytest.mark.parametrize("value", ["batch", "Minibatch", True, None, [0.2]])
