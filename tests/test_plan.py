@@ -1,13 +1,16 @@
 """Cost estimates (secondorder.study.plan): the work model of each optimizer, prices from a
-calibration, scheduler requests, the printed plan, the calibration files, and the estimate of
-the quick study against its measured job times."""
+calibration, scheduler requests, the printed plan; the calibration files
+(secondorder.study.calibrate); and the estimate of the quick study against its measured job
+times."""
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -15,11 +18,15 @@ from pathlib import Path
 import pytest
 
 from secondorder.cli import main
+from secondorder.cost import OPERATIONS
+from secondorder.optim.linesearch import EXPECTED_TRIALS
+from secondorder.optim.shg import EXPECTED_HESSIAN_CG_ITERATIONS
 from secondorder.spec import DATASETS, RunSpec
-from secondorder.study import artifact_runs, expand, load_config, plan
+from secondorder.study import artifact_runs, calibrate, expand, load_config, plan
 
 REPO = Path(__file__).resolve().parents[1]
-OPS = {op: {"call_s": 0.01, "sample_s": 0.001} for op in plan.OPS}
+OPS = {op: {"call_s": 0.01, "sample_s": 0.001} for op in OPERATIONS}
+OPS_SETTING = {"ops": OPS, "activation_mb_per_sample": 1.0}
 CALIBRATION = {
     "host": "test",
     "device": "cpu",
@@ -30,8 +37,8 @@ CALIBRATION = {
     "base_mb": 600.0,
     "data_load_s": {"mnist": 0.5, "cifar10": 1.0},
     "settings": {
-        plan.setting_key(*setting): {"ops": OPS, "activation_mb_per_sample": 1.0}
-        for setting in plan.all_settings()
+        calibrate.setting_key(*setting): {"ops": OPS, "activation_mb_per_sample": 1.0}
+        for setting in calibrate.all_settings()
     },
 }
 
@@ -76,9 +83,11 @@ def test_shg_reads_its_gradient_sample_and_runs_cg_on_the_minibatch():
     hessian = plan.expected_work(spec("shg", hparams={"gradient_fraction": 0.2, "cg_max_iter": 5}))
     steps = hessian.steps
     assert hessian.samples["gradient"] == steps * 60
-    assert hessian.calls["hvp"] == steps * plan.HESSIAN_CG_ITERATIONS  # stops at negative curvature
-    assert hessian.samples["hvp"] == steps * plan.HESSIAN_CG_ITERATIONS * 50
-    trials = steps * plan.LINE_SEARCH_TRIALS
+    assert (
+        hessian.calls["hvp"] == steps * EXPECTED_HESSIAN_CG_ITERATIONS
+    )  # stops at negative curvature
+    assert hessian.samples["hvp"] == steps * EXPECTED_HESSIAN_CG_ITERATIONS * 50
+    trials = steps * EXPECTED_TRIALS
     assert hessian.samples["loss"] == trials * 60 + (1 + 2 * 2) * 200  # trials on the sample
     gauss_newton = plan.expected_work(
         spec("shg", hparams={"cg_max_iter": 5, "curvature": "gauss-newton", "line_search": False})
@@ -167,28 +176,150 @@ def test_measured_seconds_come_from_snakemakes_benchmark_files(tmp_path):
     assert plan.measured_seconds(tmp_path, ["a", "missing"]) == {"a": 19.51}
 
 
+def shipped_with(tmp_path: Path, name: str, host: str, config: str | None = None) -> Path:
+    """A copy of the shipped calibration under ``host``, with the networks of ``config`` only
+    (as `secondorder plan --calibrate --config <config>` writes it) or all of them."""
+    values = json.loads(calibrate.DEFAULT_CALIBRATION.read_text())
+    if config is not None:
+        runs = expand(load_config(REPO / config)).values()
+        keys = {calibrate.setting_key(r.dataset, r.model, r.variant) for r in runs}
+        values["settings"] = {k: v for k, v in values["settings"].items() if k in keys}
+    path = tmp_path / name
+    path.write_text(json.dumps({**values, "host": host}))
+    return path
+
+
 def test_the_calibration_is_the_given_one_then_the_environments_then_this_hosts(
     tmp_path, monkeypatch
 ):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("SECONDORDER_CALIBRATION", raising=False)
-    assert plan.load_calibration()["path"] == str(plan.DEFAULT_CALIBRATION)
-    host = plan.default_calibration_path()
+    assert calibrate.load_calibration()["path"] == str(calibrate.DEFAULT_CALIBRATION)
+    host = calibrate.default_calibration_path()
     host.parent.mkdir()
-    host.write_text(json.dumps({"host": "here"}))
-    assert plan.load_calibration()["host"] == "here"
-    (tmp_path / "env.json").write_text(json.dumps({"host": "env"}))
+    shipped_with(tmp_path, str(host), "here")
+    assert calibrate.load_calibration()["host"] == "here"
+    shipped_with(tmp_path, "env.json", "env")
     monkeypatch.setenv("SECONDORDER_CALIBRATION", "env.json")
-    assert plan.load_calibration()["host"] == "env"
-    (tmp_path / "given.json").write_text(json.dumps({"host": "given"}))
-    assert plan.load_calibration("given.json") == {"host": "given", "path": "given.json"}
+    assert calibrate.load_calibration()["host"] == "env"
+    shipped_with(tmp_path, "given.json", "given")
+    given = calibrate.load_calibration("given.json")
+    assert given["host"] == "given" and given["path"] == "given.json"
+
+
+def test_a_network_the_file_lacks_is_priced_with_the_shipped_calibration_said_once(
+    tmp_path, caplog
+):
+    partial = shipped_with(tmp_path, "partial.json", "partial", config="config/test.yaml")
+    with caplog.at_level(logging.INFO):
+        loaded = calibrate.load_calibration(partial)
+        runs = expand(load_config(REPO / "config/quick.yaml"))
+        estimate = plan.study_plan(runs, {}, loaded)
+    shipped = calibrate.load_calibration(calibrate.DEFAULT_CALIBRATION)
+    assert estimate["runs"] == plan.study_plan(runs, {}, shipped)["runs"]
+    said = [r.getMessage() for r in caplog.records if "shipped calibration" in r.getMessage()]
+    assert len(said) == 1 and str(partial) in said[0] and "mnist/resnet18/narrow" in said[0]
+    assert "mnist/lenet/standard" not in said[0]  # measured in the file
+
+
+BROKEN = {
+    "missing": None,
+    "not JSON": "{not json",
+    "wrong shape": json.dumps({"host": "h", "settings": []}),
+}
+
+
+@pytest.mark.parametrize("how", ["--calibration", "SECONDORDER_CALIBRATION"])
+@pytest.mark.parametrize("broken", list(BROKEN))
+def test_an_unreadable_calibration_is_one_line_naming_it(
+    tmp_path, monkeypatch, capsys, broken, how
+):
+    path = tmp_path / "calibration.json"
+    if BROKEN[broken] is not None:
+        path.write_text(BROKEN[broken])
+    args = ["plan", "--config", str(REPO / "config/test.yaml")]
+    if how == "--calibration":
+        monkeypatch.delenv("SECONDORDER_CALIBRATION", raising=False)
+        args += ["--calibration", str(path)]
+    else:
+        monkeypatch.setenv("SECONDORDER_CALIBRATION", str(path))
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and str(path) in err and "secondorder plan --calibrate" in err
+    if how == "SECONDORDER_CALIBRATION":
+        assert "SECONDORDER_CALIBRATION" in err
+
+
+def test_calibrate_merges_into_an_existing_file(tmp_path, monkeypatch, capsys):
+    out = shipped_with(tmp_path, "mine.json", socket.gethostname(), config="config/quick.yaml")
+    before = json.loads(out.read_text())
+    fake = {**before, "startup_s": 1.0, "settings": {"mnist/lenet/standard": OPS_SETTING}}
+    monkeypatch.setattr(calibrate, "calibrate", lambda settings, **_: json.loads(json.dumps(fake)))
+    args = ["plan", "--calibrate", "--config", str(REPO / "config/test.yaml")]
+    assert main([*args, "--calibration", str(out)]) == 0
+    merged = json.loads(out.read_text())
+    assert set(merged["settings"]) == set(before["settings"])  # the other networks are kept
+    assert merged["settings"]["mnist/lenet/standard"] == OPS_SETTING  # the measured one is new
+    assert merged["startup_s"] == 1.0
+    out.write_text("{garbage")  # an unreadable file is refused before measuring
+    monkeypatch.setattr(calibrate, "calibrate", lambda *_, **__: pytest.fail("measured"))
+    assert main([*args, "--calibration", str(out)]) == 2
+    assert str(out) in capsys.readouterr().err
+
+
+def test_a_planning_problem_falls_back_to_the_default_request(monkeypatch, caplog):
+    assert plan.resources(spec(), None) == plan.DEFAULT_REQUEST
+    lacking = {**CALIBRATION, "path": "lacking.json", "settings": {}}
+    with caplog.at_level(logging.WARNING):
+        assert plan.resources(spec(), lacking) == plan.DEFAULT_REQUEST
+        retry = plan.resources(spec(), lacking, attempt=2)
+    assert len(caplog.records) == 1  # said once, not per run
+    assert retry == {**plan.DEFAULT_REQUEST, "runtime": 2 * plan.DEFAULT_REQUEST["runtime"]}
+    assert "lacking.json" in caplog.text and "mnist/lenet/standard" in caplog.text
+    assert f"{plan.DEFAULT_REQUEST['runtime']} min" in caplog.text
+    monkeypatch.setenv("SECONDORDER_CALIBRATION", "/nonexistent")
+    with caplog.at_level(logging.WARNING):
+        assert plan.calibration_for_requests() is None
+    assert "/nonexistent" in caplog.text
+
+
+def test_plan_says_that_a_measured_folder_is_missing(tmp_path, capsys):
+    missing = tmp_path / "benchmarks"
+    args = ["plan", "--config", str(REPO / "config/test.yaml"), "--measured", str(missing)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert str(missing) in err and "no such folder" in err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("calibration", ["partial", "/nonexistent"])
+def test_a_dry_run_survives_a_partial_or_missing_calibration(tmp_path, calibration):
+    if calibration == "partial":
+        calibration = str(shipped_with(tmp_path, "partial.json", "p", config="config/test.yaml"))
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO / "src"),
+        "SECONDORDER_CALIBRATION": calibration,
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--configfile", "config/quick.yaml"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "Traceback" not in result.stderr
+    said = [line for line in result.stderr.splitlines() if calibration in line]
+    assert len(said) == 1, result.stderr  # said once, naming the file
 
 
 def test_the_default_calibration_prices_every_network():
-    default = json.loads(plan.DEFAULT_CALIBRATION.read_text())
-    for setting in plan.all_settings():
-        ops = default["settings"][plan.setting_key(*setting)]["ops"]
-        assert set(ops) == set(plan.OPS)
+    default = json.loads(calibrate.DEFAULT_CALIBRATION.read_text())
+    for setting in calibrate.all_settings():
+        ops = default["settings"][calibrate.setting_key(*setting)]["ops"]
+        assert set(ops) == set(OPERATIONS)
     assert set(default["data_load_s"]) == set(DATASETS)
 
 
@@ -200,7 +331,7 @@ def test_a_missing_network_names_the_calibration_and_the_fix():
 def test_the_quick_study_estimate_is_within_a_factor_of_two_of_its_measured_time():
     """Job times of the quick study measured on the machine of the default calibration."""
     record = json.loads((REPO / "tests/data/quick-study-times.json").read_text())
-    default = plan.load_calibration(plan.DEFAULT_CALIBRATION)
+    default = calibrate.load_calibration(calibrate.DEFAULT_CALIBRATION)
     runs = [RunSpec.from_dict(run["spec"]) for run in record["runs"]]
     estimated = sum(plan.estimate_seconds(run, default) for run in runs)
     measured = sum(run["job_seconds"] for run in record["runs"])
@@ -219,21 +350,22 @@ def test_plan_prints_the_estimate_of_a_config(capsys, monkeypatch):
 
 
 @pytest.mark.slow
-def test_calibrate_measures_the_networks_of_a_config(tmp_path):
-    config = tmp_path / "lenet.yaml"
-    config.write_text(
-        "optimizers: {sgd: {method: sgd}}\n"
-        "artifacts: {t: {kind: accuracy_table, title: t, datasets: [mnist], models: [lenet],"
-        " optimizers: [sgd]}}\n"
-    )
+def test_calibrate_measures_the_networks_of_a_config_and_merges_them(tmp_path):
     out = tmp_path / "calibration.json"
-    args = ["plan", "--calibrate", "--config", str(config), "--calibration", str(out)]
-    assert main([*args, "--device", "cpu"]) == 0
+    config = str(REPO / "config/test.yaml")
+    args = ["plan", "--calibrate", "--config", config, "--calibration", str(out), "--device", "cpu"]
+    assert main(args) == 0
     measured = json.loads(out.read_text())
     assert list(measured["settings"]) == ["mnist/lenet/standard"]
     ops = measured["settings"]["mnist/lenet/standard"]["ops"]
     assert all(ops[op]["sample_s"] > 0 for op in ("gradient", "hvp"))
     assert measured["startup_s"] > 0 and measured["base_mb"] > 100
+    measured["settings"]["cifar10/alexnet/standard"] = OPS_SETTING  # another config's network
+    out.write_text(json.dumps(measured))
+    assert main(args) == 0
+    again = json.loads(out.read_text())["settings"]
+    assert set(again) == {"mnist/lenet/standard", "cifar10/alexnet/standard"}
+    assert again["cifar10/alexnet/standard"] == OPS_SETTING
 
 
 @pytest.mark.slow
@@ -244,7 +376,7 @@ def test_slurm_jobs_ask_for_their_own_estimate(tmp_path):
     env = {
         **os.environ,
         "PYTHONPATH": str(REPO / "src"),
-        "SECONDORDER_CALIBRATION": str(plan.DEFAULT_CALIBRATION),
+        "SECONDORDER_CALIBRATION": str(calibrate.DEFAULT_CALIBRATION),
     }
     result = subprocess.run(
         [sys.executable, "-m", "snakemake", "--profile", "profiles/slurm", "-n"],
@@ -255,7 +387,7 @@ def test_slurm_jobs_ask_for_their_own_estimate(tmp_path):
         check=False,
     )
     assert result.returncode == 0, result.stderr + result.stdout
-    default = plan.load_calibration(plan.DEFAULT_CALIBRATION)
+    default = calibrate.load_calibration(calibrate.DEFAULT_CALIBRATION)
     runs = expand(load_config(REPO / "config/quick.yaml"))
     jobs = result.stdout.split("rule train:")[1:]
     assert len(jobs) == len(runs)

@@ -1,34 +1,36 @@
-"""The optimizer registry: methods, defaults, resolution and validation, construction."""
+"""The optimizer registry: methods, defaults, resolution and validation, construction, the step
+contract, and a toy method added through exactly the places a new method needs."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import pytest
 import torch
-from torch import nn
+from torch import Tensor, nn
 
+from secondorder.cost import OPERATIONS, StepWork
+from secondorder.curvature import Batch, Objective
 from secondorder.errors import ConfigError
-from secondorder.optim import (
-    DATA_HPARAMS,
-    LBFGS,
-    LSR1,
-    METHODS,
-    SGD,
-    SHG,
-    SQN,
-    Adam,
-    build_optimizer,
-    method_defaults,
-    resolve_hparams,
-)
+from secondorder.optim import METHODS, build_optimizer, method_defaults, resolve_hparams
+from secondorder.optim.base import FlatOptimizer, StepContract
+from secondorder.optim.first_order import GD, LBFGS, SGD, Adam
+from secondorder.optim.hparams import DATA_HPARAMS
+from secondorder.optim.lsr1 import LSR1
+from secondorder.optim.shg import SHG
+from secondorder.optim.sqn import SQN
+from secondorder.spec import RunSpec
+from secondorder.study import calibrate, plan
+
+from problems import logistic_problem
 
 
 def test_methods_and_data_hyperparameters() -> None:
     expected = {
         "sgd": SGD,
-        "gd": SGD,
+        "gd": GD,
         "shg": SHG,
         "sqn": SQN,
         "lsr1": LSR1,
@@ -129,7 +131,7 @@ def test_build_optimizer_passes_only_constructor_hyperparameters() -> None:
     assert opt.param_groups[0]["memory"] == 4
     assert not DATA_HPARAMS & set(opt.param_groups[0])
     gd = build_optimizer("gd", params, {"gradient_fraction": 0.5, "lr": 0.2})
-    assert type(gd) is SGD and gd.param_groups[0]["lr"] == 0.2
+    assert type(gd) is GD and gd.param_groups[0]["lr"] == 0.2
     # what the runner does: the data hyperparameters stripped off before building
     resolved = resolve_hparams("shg", {})
     shg = build_optimizer(
@@ -140,3 +142,72 @@ def test_build_optimizer_passes_only_constructor_hyperparameters() -> None:
         assert isinstance(
             build_optimizer(method, [nn.Parameter(torch.zeros(3))], {}), METHODS[method]
         )
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_every_method_satisfies_the_step_contract(method: str) -> None:
+    cls = METHODS[method]
+    assert issubclass(cls, StepContract)
+    assert set(cls.data_defaults) <= DATA_HPARAMS
+    work = cls.work_per_step(resolve_hparams(method, {}), batch=10, gradient=20, curvature=30)
+    assert work and set(work) <= set(OPERATIONS)
+    opt = build_optimizer(method, [nn.Parameter(torch.zeros(3))], {})
+    assert opt.needs_curvature_batch() is (method != "sqn")  # SQN: only when it forms a pair
+
+
+class SignSGD(FlatOptimizer):
+    """A toy method: w <- w - lr * sign(g) on the mini-batch."""
+
+    def __init__(self, params: Iterable[Tensor], *, lr: float = 0.001) -> None:
+        super().__init__(params, dict(lr=lr))
+
+    @torch.no_grad()
+    def step(  # type: ignore[override]
+        self, objective: Objective, batch: Batch, curvature_batch: Batch | None = None
+    ) -> Tensor:
+        objective.counters.optimizer_steps += 1
+        loss, g = objective.loss_and_grad(batch)
+        objective.set_flat_params(objective.flat_params() - self.hparams["lr"] * g.sign())
+        return loss
+
+    @classmethod
+    def work_per_step(
+        cls, hparams: Mapping[str, Any], *, batch: int, gradient: int, curvature: int
+    ) -> StepWork:
+        return {"gradient": (1, gradient)}
+
+
+def test_a_new_method_is_its_class_plus_one_registry_line(monkeypatch) -> None:
+    monkeypatch.setitem(METHODS, "signsgd", SignSGD)  # the registry line
+
+    assert resolve_hparams("signsgd", {"lr": 1}) == {"lr": 1.0}
+    with pytest.raises(ConfigError, match="lr"):
+        resolve_hparams("signsgd", {"lr": -1.0})
+    objective, batch, _ = logistic_problem()
+    opt = build_optimizer("signsgd", objective.params, {"lr": 0.01})
+    assert isinstance(opt, SignSGD)
+    before = objective.flat_params().clone()
+    loss = opt.step(objective, batch)
+    assert torch.allclose(
+        objective.flat_params(), before - 0.01 * torch.ones_like(before), atol=0.02
+    )
+    assert float(objective.loss(batch)) < float(loss)
+
+    spec = RunSpec(
+        dataset="mnist",
+        model="lenet",
+        activation="tanh",
+        variant="standard",
+        optimizer="signsgd",
+        method="signsgd",
+        hparams={"lr": 0.01},
+        batch_size=50,
+        epochs=1,
+        seed=0,
+        train_subset=300,
+        test_subset=200,
+    )
+    work = plan.expected_work(spec)
+    assert work.calls["gradient"] == work.steps == 300 // 50
+    shipped = calibrate.load_calibration(calibrate.DEFAULT_CALIBRATION)
+    assert plan.estimate_seconds(spec, shipped) > shipped["startup_s"]

@@ -22,15 +22,15 @@ import torch
 import torch.nn.functional as F
 
 from secondorder import atomic
-from secondorder.curvature import Objective
+from secondorder.curvature import Batch, Objective
 from secondorder.models import build_model
-from secondorder.optim import DATA_HPARAMS, build_optimizer, resolve_hparams
+from secondorder.optim import METHODS, build_optimizer, resolve_hparams
+from secondorder.training.batches import DataPlan
 from secondorder.training.devices import device_lease, synchronize
-from secondorder.training.loop import environment
+from secondorder.training.record import environment
 
 SHAPES = {"lenet": (1, 28), "alexnet": (3, 32), "resnet18": (3, 32)}
 ACTIVATIONS = {"lenet": "tanh", "alexnet": "tanh", "resnet18": "relu"}
-OPTIMIZERS = ("sgd", "gd", "shg", "sqn", "lsr1", "adam", "lbfgs")
 TRAIN_SIZE = {"lenet": 60_000, "alexnet": 50_000, "resnet18": 50_000}
 
 
@@ -121,31 +121,26 @@ def _optimizer_timings(
     batch_size = 16 if quick else 100
     n_train = 640 if quick else TRAIN_SIZE[name]
     rows = []
-    for method in OPTIMIZERS:
+    for method in METHODS:
         objective, minibatch = _setup(name, batch_size, dev)
         hparams = resolve_hparams(method, {})
-        optimizer = build_optimizer(
-            method, objective.params, {k: v for k, v in hparams.items() if k not in DATA_HPARAMS}
-        )
+        optimizer = build_optimizer(method, objective.params, hparams)
+        plan = DataPlan.from_hparams(hparams, n_train)
         batch, curvature = minibatch, None
-        x = minibatch[0]
-        if "gradient_fraction" in hparams:
-            k = round(hparams["gradient_fraction"] * n_train)
-            batch = (
-                torch.randn(k, *x.shape[1:], device=dev),
-                torch.randint(0, 10, (k,), device=dev),
-            )
-            curvature = minibatch
-        if "curvature_batch_size" in hparams:
-            k = min(hparams["curvature_batch_size"], n_train)
-            curvature = (
-                torch.randn(k, *x.shape[1:], device=dev),
-                torch.randint(0, 10, (k,), device=dev),
-            )
+        if plan.gradient_size is not None:
+            batch, curvature = _random_batch(minibatch, plan.gradient_size, dev), minibatch
+        if plan.curvature_size is not None:
+            curvature = _random_batch(minibatch, plan.curvature_size, dev)
         step = functools.partial(optimizer.step, objective, batch, curvature)
         timing = _time(step, dev, repeats)
         rows.append({"model": name, "batch_size": batch_size, "op": f"step_{method}", **timing})
     return rows
+
+
+def _random_batch(like: Batch, size: int, dev: torch.device) -> Batch:
+    """``size`` random samples of the shape of ``like``'s (the cost ignores pixel values)."""
+    x = like[0]
+    return torch.randn(size, *x.shape[1:], device=dev), torch.randint(0, 10, (size,), device=dev)
 
 
 def _time(

@@ -1,4 +1,5 @@
-"""Cost counters: the work a run has done, so loss can be plotted against real work, not epochs.
+"""Cost counters: the work a run has done, so loss can be plotted against real work, not epochs;
+and the vocabulary of the work a step is expected to do, which the cost plan prices.
 
 All counts are Python ints, updated from sizes known on the host: counting never forces a
 device synchronisation.
@@ -7,6 +8,11 @@ device synchronisation.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
+
+# The operations of an Objective that a step's work is made of (Objective.loss, loss_and_grad,
+# hvp, ggnvp); a calibration prices each per call and per sample.
+OPERATIONS = ("loss", "gradient", "hvp", "ggnvp")
+StepWork = dict[str, tuple[float, float]]  # operation -> expected (calls, samples) of one step
 
 
 @dataclass

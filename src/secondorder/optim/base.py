@@ -1,16 +1,18 @@
-"""Shared base of the optimizers: one parameter group, flat-vector views, the step contract,
+"""Shared base of the optimizers: the step contract, one parameter group, flat-vector views,
 and the step machinery of the line-search methods (SHG, SQN, L-SR1)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
 
-from secondorder.cost import CostCounters
+from secondorder.cost import CostCounters, StepWork
 from secondorder.curvature import Batch, Objective
-from secondorder.optim.linesearch import LineSearchResult, armijo
+from secondorder.optim.linesearch import EXPECTED_TRIALS, LineSearchResult, armijo
 
 
 def check_lr(lr: float) -> None:
@@ -37,7 +39,44 @@ def line_search_hparams(
     )
 
 
-class FlatOptimizer(torch.optim.Optimizer):
+def expected_trials(hparams: Mapping[str, Any]) -> float:
+    """Expected line-search trials per step of SHG, SQN or L-SR1 (none with a fixed step)."""
+    return EXPECTED_TRIALS if hparams["line_search"] else 0.0
+
+
+class StepContract:
+    """What every registered optimizer provides, so that the runner, the registry and the cost
+    plan treat all methods alike (a mixin beside its ``torch.optim.Optimizer`` base):
+
+    - ``step(objective, batch, curvature_batch=None) -> loss``: one update, from the gradient
+      (and line search) on ``batch`` and curvature on ``curvature_batch`` (``batch`` when None);
+      returns the loss at the start point on ``batch``.
+    - :meth:`needs_curvature_batch`: whether the next step uses ``curvature_batch``.
+    - :attr:`data_defaults`: the method's data hyperparameters with their defaults
+      (:data:`secondorder.optim.hparams.DATA_HPARAMS`): the runner reads them to choose each
+      step's data; they are not constructor arguments.
+    - :meth:`work_per_step`: the expected work of one step, for the cost plan.
+    """
+
+    data_defaults: ClassVar[Mapping[str, Any]] = MappingProxyType({})
+
+    def needs_curvature_batch(self) -> bool:
+        """Whether the next step may use ``curvature_batch``: a runner draws a separate
+        curvature sample only when it does (SQN forms a pair every few steps)."""
+        return True
+
+    @classmethod
+    def work_per_step(
+        cls, hparams: Mapping[str, Any], *, batch: int, gradient: int, curvature: int
+    ) -> StepWork:
+        """Expected calls and samples of each operation (:data:`secondorder.cost.OPERATIONS`)
+        in one step, given the resolved ``hparams`` and the sizes of the mini-batch, of the
+        gradient sample and of the curvature sample (each the mini-batch unless the data
+        hyperparameters say otherwise)."""
+        raise NotImplementedError(f"{cls.__name__} declares no work per step")
+
+
+class FlatOptimizer(torch.optim.Optimizer, StepContract):
     """An optimizer whose algorithm works on the flat vector of all its parameters.
 
     Subclasses implement :meth:`step`. All algorithm state lives in ``self.state`` (under string
@@ -54,11 +93,6 @@ class FlatOptimizer(torch.optim.Optimizer):
     def hparams(self) -> dict:
         """The hyperparameters of the (single) parameter group."""
         return self.param_groups[0]
-
-    def needs_curvature_batch(self) -> bool:
-        """Whether the next :meth:`step` may use ``curvature_batch``: a runner draws a separate
-        curvature sample only when it does (SQN forms a pair every few steps)."""
-        return True
 
     @property
     def _params(self) -> list[torch.Tensor]:

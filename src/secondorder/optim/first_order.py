@@ -1,21 +1,24 @@
 """First-order baselines with the optimizers' step signature ``step(objective, batch, ...)``.
 
-- :class:`SGD`: the paper's SGD (fixed learning rate, no momentum); with a ``gradient_fraction``
-  data plan (the runner passes a random fraction of the training set as ``batch``) it is the
-  paper's GD.
+- :class:`SGD`: the paper's SGD (fixed learning rate, no momentum), and :class:`GD`: the
+  paper's GD, the same update on a gradient of a random fraction of the training set.
 - :class:`Adam` and :class:`LBFGS`: extra baselines (not in the paper) that wrap
   ``torch.optim.Adam`` and ``torch.optim.LBFGS``, so their state and ``state_dict`` are torch's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
+from typing import Any
 
 import torch
 from torch import Tensor
 
+from secondorder.cost import StepWork
 from secondorder.curvature import Batch, Objective
-from secondorder.optim.base import FlatOptimizer, check_lr
+from secondorder.optim.base import FlatOptimizer, StepContract, check_lr
+from secondorder.optim.linesearch import EXPECTED_TRIALS
 
 MAX_EVALS_PER_ITER = 25  # torch.optim.LBFGS's strong-Wolfe default max_ls
 
@@ -51,8 +54,23 @@ class SGD(FlatOptimizer):
             p.add_(gp.view_as(p), alpha=-lr)
         return loss
 
+    @classmethod
+    def work_per_step(
+        cls, hparams: Mapping[str, Any], *, batch: int, gradient: int, curvature: int
+    ) -> StepWork:
+        """One gradient on the gradient sample."""
+        return {"gradient": (1, gradient)}
 
-class Adam(torch.optim.Adam):
+
+class GD(SGD):
+    """The paper's GD: :class:`SGD`'s update on the gradient of a random ``gradient_fraction``
+    of the training set, which the runner draws every step and passes as ``batch`` (default
+    0.2, as the paper's SHG gradient; 1.0 is full-batch gradient descent)."""
+
+    data_defaults = MappingProxyType({"gradient_fraction": 0.2})
+
+
+class Adam(torch.optim.Adam, StepContract):
     """``torch.optim.Adam`` (torch's defaults) driven by the Objective's gradient on ``batch``.
 
     Subclassing keeps torch's per-parameter state, so ``state_dict()`` round-trips as torch's.
@@ -70,10 +88,6 @@ class Adam(torch.optim.Adam):
         if len(self.param_groups) != 1:
             raise ValueError("Adam supports one parameter group only")
 
-    def needs_curvature_batch(self) -> bool:
-        """The step contract of :class:`~secondorder.optim.base.FlatOptimizer`."""
-        return True
-
     def step(  # type: ignore[override]
         self, objective: Objective, batch: Batch, curvature_batch: Batch | None = None
     ) -> Tensor:
@@ -87,8 +101,15 @@ class Adam(torch.optim.Adam):
             p.grad = None
         return loss
 
+    @classmethod
+    def work_per_step(
+        cls, hparams: Mapping[str, Any], *, batch: int, gradient: int, curvature: int
+    ) -> StepWork:
+        """One gradient on the gradient sample (the mini-batch)."""
+        return {"gradient": (1, gradient)}
 
-class LBFGS(torch.optim.LBFGS):
+
+class LBFGS(torch.optim.LBFGS, StepContract):
     """``torch.optim.LBFGS`` with a closure that evaluates the Objective on ``batch``.
 
     Defaults: ``lr=1.0`` and ``line_search_fn="strong_wolfe"`` (torch's recommended use),
@@ -120,10 +141,6 @@ class LBFGS(torch.optim.LBFGS):
             line_search_fn=line_search_fn,
         )
 
-    def needs_curvature_batch(self) -> bool:
-        """The step contract of :class:`~secondorder.optim.base.FlatOptimizer`."""
-        return True
-
     def step(  # type: ignore[override]
         self, objective: Objective, batch: Batch, curvature_batch: Batch | None = None
     ) -> Tensor:
@@ -146,3 +163,12 @@ class LBFGS(torch.optim.LBFGS):
         if self.param_groups[0]["line_search_fn"] is not None:
             objective.counters.line_search_trials += calls - 1
         return loss
+
+    @classmethod
+    def work_per_step(
+        cls, hparams: Mapping[str, Any], *, batch: int, gradient: int, curvature: int
+    ) -> StepWork:
+        """The training gradient and the line search's evaluations (each a gradient, as many
+        as an Armijo search's trials are expected to be) on the mini-batch."""
+        calls = 1 + EXPECTED_TRIALS
+        return {"gradient": (calls, calls * batch)}

@@ -23,13 +23,15 @@ lengths.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import torch
 from torch import Tensor
 
+from secondorder.cost import StepWork
 from secondorder.curvature import Batch, Objective
-from secondorder.optim.base import FlatOptimizer, line_search_hparams
+from secondorder.optim.base import FlatOptimizer, expected_trials, line_search_hparams
 
 GAMMA_FACTOR = 0.5  # H0 = GAMMA_FACTOR * (s^T y / y^T y) I, see LSR1
 RCOND_FACTOR = 10.0  # a k x k system is singular if |eig|_min <= RCOND_FACTOR * eps * |eig|_max
@@ -172,6 +174,15 @@ class LSR1(FlatOptimizer):
             raise ValueError(f"skip_threshold must be non-negative, got {skip_threshold}")
         defaults = dict(memory=memory, skip_threshold=skip_threshold, **step_hparams)
         super().__init__(params, defaults)
+
+    @classmethod
+    def work_per_step(
+        cls, hparams: Mapping[str, Any], *, batch: int, gradient: int, curvature: int
+    ) -> StepWork:
+        """Two gradients (the step's and the pair's) and the line search's trials, all on the
+        mini-batch."""
+        trials = expected_trials(hparams)
+        return {"gradient": (2, 2 * batch), "loss": (trials, trials * batch)}
 
     def _memory(self, like: Tensor) -> tuple[Tensor, Tensor, float]:
         """(S, Y, gamma) of the stored pairs (empty k = 0 matrices before any)."""

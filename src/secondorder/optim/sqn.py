@@ -11,13 +11,16 @@ backtracking Armijo line search on the gradient batch.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from types import MappingProxyType
+from typing import Any
 
 import torch
 from torch import Tensor
 
+from secondorder.cost import StepWork
 from secondorder.curvature import CURVATURES, Batch, Objective
-from secondorder.optim.base import FlatOptimizer, line_search_hparams
+from secondorder.optim.base import FlatOptimizer, expected_trials, line_search_hparams
 
 
 def two_loop_direction(grad: Tensor, s_list: Sequence[Tensor], y_list: Sequence[Tensor]) -> Tensor:
@@ -61,13 +64,16 @@ class SQN(FlatOptimizer):
       backtracking on the gradient batch as in the paper's eq. 2.
 
     Data plan: ``batch`` is the mini-batch (gradient and line search); ``curvature_batch`` is a
-    separate sample of ``curvature_batch_size`` (a data hyperparameter read by the runner),
-    used only at iterations that form a pair (``batch`` if it is None then):
+    separate sample of ``curvature_batch_size`` (a data hyperparameter read by the runner;
+    default 1000, 10 x the paper's batch size of 100, as Byrd et al. use b_H 10-20 times the
+    gradient batch), used only at iterations that form a pair (``batch`` if it is None then):
     :meth:`needs_curvature_batch` says whether the next step uses it, so a runner can sample it
     only then. Until the first pair exists (the first 2L iterations) the steps are plain
     gradient steps. The product y = B s is evaluated at x̄_t as in Byrd et al. (the parameters
     are set to x̄_t for the product and restored), not at the current iterate.
     """
+
+    data_defaults = MappingProxyType({"curvature_batch_size": 1000})
 
     def __init__(
         self,
@@ -105,6 +111,21 @@ class SQN(FlatOptimizer):
         """Whether the next :meth:`step` forms a pair and so uses ``curvature_batch``."""
         iteration = int(self.state.get("iteration", 0)) + 1
         return iteration % self.hparams["update_interval"] == 0 and "x_bar_prev" in self.state
+
+    @classmethod
+    def work_per_step(
+        cls, hparams: Mapping[str, Any], *, batch: int, gradient: int, curvature: int
+    ) -> StepWork:
+        """The gradient and the line search's trials on the mini-batch, one curvature product
+        on the curvature sample every ``update_interval`` steps (counted as Hessian-vector
+        products whatever ``curvature`` is)."""
+        pairs = 1 / hparams["update_interval"]
+        trials = expected_trials(hparams)
+        return {
+            "gradient": (1, batch),
+            "hvp": (pairs, pairs * curvature),
+            "loss": (trials, trials * batch),
+        }
 
     @torch.no_grad()
     def step(  # type: ignore[override]
