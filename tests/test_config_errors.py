@@ -29,7 +29,8 @@ from test_workflow import copy_workflow, snakemake
 
 from secondorder import cli
 from secondorder.errors import ConfigError
-from secondorder.study.config import load_config_files
+from secondorder.study.config import load_config, load_config_files
+from secondorder.study.run_checks import MIN_VALIDATION_PER_CLASS
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE_NOTICE = "Using workflow specific profile"  # Snakemake's own line, before the Snakefile
@@ -86,6 +87,16 @@ def tuning(*rules: dict) -> dict:
 
 def artifact(**changes) -> dict:
     return {"artifacts": {"t": changes}}
+
+
+def searching(validation: int | float, **artifact_changes) -> dict:
+    """Changes that make preset sgd search its lr with a ``validation`` split (and change the
+    artifact)."""
+    changes = {
+        "optimizers": {"sgd": {"lr": {"search": [0.1, 0.2]}}},
+        "search": {"validation": validation},
+    }
+    return {**changes, **(artifact(**artifact_changes) if artifact_changes else {})}
 
 
 TWO_MODELS = {
@@ -235,6 +246,16 @@ CASES = [
         tuning({"match": {"dataset": "mnist"}, "set": {"cg_max_iter": 3}}),
         "tuning[0].set.cg_max_iter",
     ),
+    # search: a validation split of at least one batch and a few images per class
+    change("validation-one-image", searching(0.0001), "search.validation: holding out 1 of"),
+    change("validation-five-images", searching(5), "search.validation: holding out 5 of"),
+    change("validation-below-a-batch", searching(60), "search.validation: holding out 60 of"),
+    change(
+        "validation-few-per-class",
+        searching(30, batch_sizes=[20]),
+        "search.validation: holding out 30 of",
+    ),
+    change("validation-leaves-no-batch", searching(450), "search.validation: holding out 450 of"),
     # artifacts
     change("artifacts-empty", {"artifacts": {}}, "artifacts: define at least one"),
     change("kind-histogram", artifact(kind="histogram"), "artifacts.t.kind"),
@@ -494,6 +515,27 @@ def test_snakemake_config_overrides_still_work(workdir, tmp_path):
     path.write_text(BASE_TEXT.replace("device: cpu", "device: tpu"))
     result = snakemake(workdir, "-n", "--configfile", str(path), "--config", "device=cpu")
     assert result.returncode == 0, result.stderr
+
+
+def test_a_tiny_validation_split_names_the_key_and_what_is_allowed():
+    """At least one batch and MIN_VALIDATION_PER_CLASS images per class; the bounds load."""
+    lowest = max(100, MIN_VALIDATION_PER_CLASS * 10)  # batch 100; MNIST has 10 classes
+    with pytest.raises(ConfigError) as error:
+        load_config(merged(BASE, searching(lowest - 1)))
+    line = str(error.value)
+    assert line.startswith(f"search.validation: holding out {lowest - 1} of the 500 ")
+    assert "\n" not in line
+    assert "one batch (100)" in line and f"{MIN_VALIDATION_PER_CLASS} images per class" in line
+    assert f"allowed: {lowest} to 400 images" in line
+    for validation in (lowest, 400, lowest / 500):
+        load_config(merged(BASE, searching(validation)))
+    few = max(20, MIN_VALIDATION_PER_CLASS * 10)  # batch 20: the per-class minimum binds
+    with pytest.raises(ConfigError, match=f"allowed: {few} to 480 images"):
+        load_config(merged(BASE, searching(few - 1, batch_sizes=[20])))
+    load_config(merged(BASE, searching(few, batch_sizes=[20])))
+    small = merged(merged(BASE, searching(0.5)), {"run": {"train_subset": 150}})  # 75 of 150
+    with pytest.raises(ConfigError, match="no split of 150 images, a train_subset of at least 200"):
+        load_config(small)
 
 
 def test_spec_with_a_path_in_its_name_writes_nothing(tmp_path):

@@ -15,7 +15,9 @@ import pytest
 import torch
 
 from secondorder import data
-from secondorder.errors import ConfigError
+from secondorder.data import sources
+from secondorder.errors import ConfigError, DataError
+from secondorder.spec import DATASETS
 
 # Per-class counts from shared/data/SOURCES.md.
 MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
@@ -136,7 +138,7 @@ def test_mnist_damaged_file(data_root: Path, tmp_path: Path, fname: str, damage:
     else:
         blob[len(blob) // 2] ^= 0x55
     path.write_bytes(bytes(blob))
-    with pytest.raises(data.DataError, match="corrupt or truncated") as info:
+    with pytest.raises(DataError, match="corrupt or truncated") as info:
         data.prepare("mnist", tmp_path / "root", tmp_path / "m.pt", download=False)
     assert str(path) in str(info.value)
     assert not (tmp_path / "m.pt").exists()
@@ -162,7 +164,7 @@ def test_mnist_recompressed_copy_is_accepted(data_root: Path, tmp_path: Path) ->
     ],
 )
 def test_missing_files_message(tmp_path: Path, name: str, subdir: str, files: list[str]) -> None:
-    with pytest.raises(data.DataError) as info:
+    with pytest.raises(DataError) as info:
         data.prepare(name, tmp_path, tmp_path / "out.pt", download=False)
     msg = str(info.value)
     assert str((tmp_path / subdir).resolve()) in msg
@@ -171,7 +173,7 @@ def test_missing_files_message(tmp_path: Path, name: str, subdir: str, files: li
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("name", data.DATASETS)
+@pytest.mark.parametrize("name", DATASETS)
 def test_failed_download_is_quick_and_clean(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
 ) -> None:
@@ -184,7 +186,7 @@ def test_failed_download_is_quick_and_clean(
     timeout_before = socket.getdefaulttimeout()
     root = tmp_path / "new" / "root"
     start = time.perf_counter()
-    with pytest.raises(data.DataError, match=r"Download attempt: failed \(.*offline") as info:
+    with pytest.raises(DataError, match=r"Download attempt: failed \(.*offline") as info:
         data.prepare(name, root, tmp_path / "out.pt")
     assert time.perf_counter() - start < 30
     assert str(root.resolve()) in str(info.value)
@@ -193,8 +195,8 @@ def test_failed_download_is_quick_and_clean(
 
 
 def test_no_download_into_a_read_only_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(data.os, "access", lambda path, mode: False)  # as if read-only
-    with pytest.raises(data.DataError, match=r"Download attempt: skipped, .* is not writable"):
+    monkeypatch.setattr(sources.os, "access", lambda path, mode: False)  # as if read-only
+    with pytest.raises(DataError, match=r"Download attempt: skipped, .* is not writable"):
         data.prepare("mnist", tmp_path, tmp_path / "out.pt")
     assert list(tmp_path.iterdir()) == []
 
@@ -236,7 +238,7 @@ def test_cifar10_truncated_batch(data_root: Path, tmp_path: Path) -> None:
     path = _cifar_links(data_root, tmp_path, "data_batch_1")
     blob = (data_root / "cifar-10-batches-py" / "data_batch_1").read_bytes()
     path.write_bytes(blob[: len(blob) - 1000])
-    with pytest.raises(data.DataError, match="corrupt or truncated") as info:
+    with pytest.raises(DataError, match="corrupt or truncated") as info:
         data.prepare("cifar10", tmp_path / "root", tmp_path / "c.pt", download=False)
     assert str(path) in str(info.value)
 
@@ -259,7 +261,7 @@ BAD_PICKLES = {  # built lazily: some are large
 def test_cifar10_bad_pickle(data_root: Path, tmp_path: Path, case: str) -> None:
     path = _cifar_links(data_root, tmp_path, "data_batch_1")
     path.write_bytes(BAD_PICKLES[case]())
-    with pytest.raises(data.DataError, match="corrupt or truncated") as info:
+    with pytest.raises(DataError, match="corrupt or truncated") as info:
         data.prepare("cifar10", tmp_path / "root", tmp_path / "c.pt", download=False)
     assert str(path) in str(info.value)
 
@@ -272,7 +274,7 @@ class _Evil:
 def test_cifar10_unpickling_is_restricted(data_root: Path, tmp_path: Path) -> None:
     path = _cifar_links(data_root, tmp_path, "data_batch_1")
     path.write_bytes(pickle.dumps({"data": _Evil(), "labels": []}, protocol=2))
-    with pytest.raises(data.DataError, match=r"refusing to load global (posix|os|nt)\.system"):
+    with pytest.raises(DataError, match=r"refusing to load global (posix|os|nt)\.system"):
         data.prepare("cifar10", tmp_path / "root", tmp_path / "c.pt", download=False)
 
 
@@ -280,9 +282,9 @@ def test_known_md5s_match_torchvision() -> None:
     tvd = pytest.importorskip("torchvision.datasets")
     cifar = {n: m for n, m in tvd.CIFAR10.train_list + tvd.CIFAR10.test_list}
     cifar[tvd.CIFAR10.meta["filename"]] = tvd.CIFAR10.meta["md5"]
-    assert cifar == data._CIFAR_FILES
+    assert cifar == sources.CIFAR_FILES
     mnist = {f.removesuffix(".gz"): m for f, m in tvd.MNIST.resources}
-    assert mnist == {k: gz for k, (gz, _) in data._MNIST_FILES.items()}
+    assert mnist == {k: gz for k, (gz, _) in sources.MNIST_FILES.items()}
 
 
 # ---------------------------------------------------------------------------------- bundles
@@ -301,9 +303,9 @@ def test_corrupt_bundles(mnist_bundle: Path, tmp_path: Path) -> None:
     torch.save(dict(good, y_train=good["y_train"][:-1]), tmp_path / "shape.pt")
     torch.save(dict(good, meta={"name": "mnist"}), tmp_path / "meta.pt")
     for name in ("garbage.pt", "truncated.pt", "dtype.pt", "keys.pt", "shape.pt", "meta.pt"):
-        with pytest.raises(data.DataError, match=r"corrupt bundle.*delete it and re-run prepare"):
+        with pytest.raises(DataError, match=r"corrupt bundle.*delete it and re-run prepare"):
             data.load(tmp_path / name, "cpu")
-    with pytest.raises(data.DataError, match="not found"):
+    with pytest.raises(DataError, match="not found"):
         data.load(tmp_path / "missing.pt", "cpu")
 
 
@@ -318,7 +320,7 @@ def test_flipped_byte_in_a_bundle_is_refused(mnist_bundle: Path, tmp_path: Path)
     flipped.write_bytes(bytes(blob))
     before = flipped.read_bytes()
     pattern = r"corrupt bundle .*mnist\.pt \(its tensors' sha256 .* differs .*\); delete it and"
-    with pytest.raises(data.DataError, match=pattern) as info:
+    with pytest.raises(DataError, match=pattern) as info:
         data.load(flipped, "cpu")
     assert "secondorder prepare-data" in str(info.value) and "\n" not in str(info.value)
     assert flipped.read_bytes() == before  # refused, not repaired or deleted
@@ -329,7 +331,7 @@ def test_bundle_without_digest_is_refused(mnist_bundle: Path, tmp_path: Path) ->
     good = torch.load(mnist_bundle, weights_only=True)
     old_meta = {k: v for k, v in good["meta"].items() if k != "bundle_sha256"}
     torch.save(dict(good, meta=old_meta), tmp_path / "old.pt")
-    with pytest.raises(data.DataError, match=r"old\.pt has no content digest.*re-run prepare"):
+    with pytest.raises(DataError, match=r"old\.pt has no content digest.*re-run prepare"):
         data.load(tmp_path / "old.pt", "cpu")
 
 
@@ -410,7 +412,7 @@ def test_cli_root_wins_over_the_environment(
     from secondorder import cli
 
     monkeypatch.setenv("SECONDORDER_DATA", str(data_root))  # intact data, must not be read
-    monkeypatch.setattr(data.os, "access", lambda path, mode: False)  # no download attempt
+    monkeypatch.setattr(sources.os, "access", lambda path, mode: False)  # no download attempt
     empty = tmp_path / "typed"
     empty.mkdir()
     out = tmp_path / "mnist.pt"
@@ -420,6 +422,26 @@ def test_cli_root_wins_over_the_environment(
     assert line.startswith("secondorder prepare-data: error: MNIST files not found in")
     assert str(empty / "MNIST" / "raw") in line
     assert not out.exists()
+
+
+def test_every_dataset_has_a_reader_and_its_bundle_has_the_registered_shape(
+    mnist_bundle: Path, cifar10_bundle: Path
+) -> None:
+    """spec.DATASETS and the readers of data.sources name the same datasets, and what a reader
+    gives is what the registry says (sizes, image shape, classes)."""
+    assert list(sources.SOURCES) == list(DATASETS)
+    for name, bundle in (("mnist", mnist_bundle), ("cifar10", cifar10_bundle)):
+        facts, raw = DATASETS[name], torch.load(bundle, weights_only=True)
+        image = (facts.channels, facts.image_size, facts.image_size)
+        assert raw["x_train"].shape == (facts.train_size, *image)
+        assert raw["x_test"].shape == (facts.test_size, *image)
+        assert raw["meta"]["num_classes"] == len(raw["meta"]["classes"]) == facts.classes
+
+
+def test_the_default_data_root_is_the_configs() -> None:
+    from secondorder.study.config import TOP_LEVEL_DEFAULTS
+
+    assert Path(TOP_LEVEL_DEFAULTS["data_root"]) == sources.DEFAULT_DATA_ROOT
 
 
 def test_unknown_dataset(tmp_path: Path) -> None:

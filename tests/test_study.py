@@ -4,17 +4,25 @@ from __future__ import annotations
 
 import copy
 import re
+from dataclasses import MISSING, fields
 from pathlib import Path
 
 import pytest
 import yaml
 
 from secondorder.errors import ConfigError
-from secondorder.spec import RunSpec
+from secondorder.spec import GRID_AXES, LATER_FIELDS, RUN_DEFAULTS, RunSpec
 from secondorder.study import artifact_runs, expand, load_config
 from secondorder.study.checks import MAX_SEED
+from secondorder.study.config import (
+    ARTIFACT_DEFAULTS,
+    LINE_KEYS,
+    SETTING_AXES,
+    TOP_LEVEL_DEFAULTS,
+)
 from secondorder.study.configfile import read_config_file
 from secondorder.study.run_checks import check_spec
+from secondorder.study.tuning import SEARCH_DEFAULTS
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -347,3 +355,37 @@ def test_artifact_options_defaults_and_values():
     assert artifacts["fig2"]["panels"] == ["dataset", "optimizer"]
     assert artifacts["fig4"]["panels"] is None and artifacts["fig4"]["beyond_paper"] is False
     assert artifacts["fig4"]["targets"] == {}
+
+
+# -- one fact, one place ---------------------------------------------------------------------
+
+
+def test_the_schema_states_the_defaults_of_the_code():
+    """The config schema's `default`s are the ones load_config fills in (they are written once,
+    in the code; the schema documents them for the user)."""
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+
+    def defaults(properties: dict) -> dict:
+        return {key: prop["default"] for key, prop in properties.items() if "default" in prop}
+
+    artifact = schema["properties"]["artifacts"]["additionalProperties"]["properties"]
+    assert defaults(schema["$defs"]["run"]["properties"]) == RUN_DEFAULTS
+    assert defaults(schema["properties"]) == TOP_LEVEL_DEFAULTS
+    assert defaults(schema["properties"]["search"]["properties"]) == SEARCH_DEFAULTS
+    assert defaults(artifact) == ARTIFACT_DEFAULTS
+    raw = {key: value for key, value in BASE.items() if key not in ("seeds", "run")}
+    checked = load_config(raw)
+    assert {key: checked[key] for key in TOP_LEVEL_DEFAULTS} == TOP_LEVEL_DEFAULTS
+    assert checked["run"] == RUN_DEFAULTS
+
+
+def test_run_specs_default_to_the_run_defaults():
+    shared = {f.name: f.default for f in fields(RunSpec) if f.default is not MISSING}
+    shared = {key: value for key, value in shared.items() if key in RUN_DEFAULTS}
+    assert shared == {key: RUN_DEFAULTS[key] for key in shared}
+    assert set(LATER_FIELDS) <= {f.name for f in fields(RunSpec) if f.default is not MISSING}
+
+
+def test_the_setting_axes_are_the_grid_axes_and_the_optimizer():
+    assert set(SETTING_AXES) == {*GRID_AXES, "optimizer"}
+    assert set(LINE_KEYS) == set(SETTING_AXES) - {"dataset", "model"}

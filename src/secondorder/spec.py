@@ -27,7 +27,8 @@ class Dataset:
     classes: int = 10
 
 
-# The datasets of the study. Adding one is an entry here plus its reader in secondorder.data.
+# The datasets of the study. Adding one is an entry here plus its reader, an entry of
+# secondorder.data.sources.SOURCES.
 DATASETS: dict[str, Dataset] = {
     "mnist": Dataset(train_size=60_000, test_size=10_000, channels=1, image_size=28),
     "cifar10": Dataset(train_size=50_000, test_size=10_000, channels=3, image_size=32),
@@ -37,6 +38,8 @@ DATASETS: dict[str, Dataset] = {
 # fixed. Figures, tables, tuning groups and findings group runs by (a prefix of) these.
 GRID_AXES = ("dataset", "model", "activation", "variant", "batch_size")
 
+# The run settings of a study config and their defaults (the config's `run`, `model_defaults`
+# and an artifact's `run` set them); RunSpec's defaults and the config schema's are these.
 RUN_DEFAULTS: dict[str, Any] = {
     "batch_size": 100,
     "epochs": 10,
@@ -51,15 +54,17 @@ RUN_DEFAULTS: dict[str, Any] = {
     "eval_every": None,
 }
 
-# RunSpec fields -> default, see to_dict
-LATER_FIELDS: dict[str, Any] = {
-    "eval_every": None,
-    "holdout": None,
-    "evaluate_on": "test",
-    "search": None,
-}
+# RunSpec fields added after the first records: left out of a spec's dict at their default
+# (see RunSpec.to_dict).
+LATER_FIELDS = ("eval_every", "holdout", "evaluate_on", "search")
 
 EVALUATION_SETS = ("test", "validation")
+
+
+def holdout_size(holdout: int | float, total: int) -> int:
+    """Samples a run's ``holdout`` holds out of ``total`` training samples: a count as it is, a
+    fraction of ``total`` rounded (at least 1)."""
+    return max(1, round(holdout * total)) if isinstance(holdout, float) else holdout
 
 
 def spec_digest(values: Mapping[str, Any]) -> str:
@@ -83,13 +88,13 @@ class RunSpec:
     batch_size: int
     epochs: int
     seed: int
-    train_subset: int | None = None
-    test_subset: int | None = None
-    logs_per_epoch: int = 4
-    eval_train_loss: bool = False
-    chunk_size: int | None = 4096
-    divergence_factor: float = 1000.0  # loss above this multiple of the initial loss = diverged
-    eval_every: int | None = None  # extra logging point every this many iterations
+    train_subset: int | None = RUN_DEFAULTS["train_subset"]
+    test_subset: int | None = RUN_DEFAULTS["test_subset"]
+    logs_per_epoch: int = RUN_DEFAULTS["logs_per_epoch"]
+    eval_train_loss: bool = RUN_DEFAULTS["eval_train_loss"]
+    chunk_size: int | None = RUN_DEFAULTS["chunk_size"]
+    divergence_factor: float = RUN_DEFAULTS["divergence_factor"]  # loss x initial = diverged
+    eval_every: int | None = RUN_DEFAULTS["eval_every"]  # extra logging point every N iterations
     holdout: int | float | None = None  # validation split held out of the training set
     evaluate_on: str = "test"  # test | validation (a tuning run: the held-out split)
     search: dict[str, Any] | None = field(default=None, hash=False)  # see secondorder.study.tuning
@@ -98,9 +103,9 @@ class RunSpec:
         """All fields, except fields added later while they hold their default: a spec then
         keeps its dict (and so its run id and the match with its saved records)."""
         values = asdict(self)
-        for name, default in LATER_FIELDS.items():
-            if values[name] == default:
-                del values[name]
+        for spec_field in fields(self):
+            if spec_field.name in LATER_FIELDS and values[spec_field.name] == spec_field.default:
+                del values[spec_field.name]
         return values
 
     @classmethod

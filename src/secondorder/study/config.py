@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from secondorder.errors import ConfigError
-from secondorder.spec import DATASETS, RUN_DEFAULTS
+from secondorder.spec import DATASETS, GRID_AXES, RUN_DEFAULTS
+from secondorder.study.artifacts import KINDS
 from secondorder.study.checks import (
     MAX_SEED,
     as_mapping,
@@ -27,28 +28,28 @@ from secondorder.study.checks import (
     type_name,
 )
 from secondorder.study.configfile import read_config_file
-from secondorder.study.expand import artifact_specs, preset_hparams, run_settings
-from secondorder.study.run_checks import check_run, check_sizes, check_space
+from secondorder.study.expand import (
+    artifact_specs,
+    layered_run_settings,
+    preset_hparams,
+    run_settings,
+)
+from secondorder.study.run_checks import (
+    check_run,
+    check_sizes,
+    check_space,
+    check_validation_split,
+)
 
-ARTIFACT_KINDS = ("accuracy_table", "loss_curves", "time_to_target", "cg_diagnostics")
+ARTIFACT_KINDS = tuple(KINDS)  # the registry of secondorder.study.artifacts
 
 X_AXES = ("epoch", "time", "work")
 
-LINE_KEYS = ("optimizer", "batch_size", "activation", "variant")
+# The axes of one setting of an optimizer preset, in the order that errors list them: the grid
+# axes with the preset after the network. A tuning rule matches them, figure panels split by them.
+SETTING_AXES = (*GRID_AXES[:2], "optimizer", *GRID_AXES[2:])
 
-PANEL_KEYS = ("dataset", "model", "optimizer", "activation", "variant", "batch_size")
-
-TOP_LEVEL_KEYS = (
-    "data_root",
-    "device",
-    "seeds",
-    "run",
-    "model_defaults",
-    "optimizers",
-    "tuning",
-    "search",
-    "artifacts",
-)
+LINE_KEYS = ("optimizer", "batch_size", "activation", "variant")  # setting axes; default first
 
 ARTIFACT_KEYS = (
     "kind",
@@ -67,7 +68,20 @@ ARTIFACT_KEYS = (
     "beyond_paper",
 )
 
-TUNING_MATCH_KEYS = ("dataset", "model", "optimizer", "activation", "variant", "batch_size")
+# Defaults of the top-level keys and of an artifact's options (`run` has RUN_DEFAULTS, `search`
+# tuning.SEARCH_DEFAULTS; the config schema states the same, tests/test_study.py holds them equal).
+TOP_LEVEL_DEFAULTS: dict[str, Any] = {"data_root": "data/raw", "device": "auto", "seeds": [0]}
+ARTIFACT_DEFAULTS: dict[str, Any] = {"x": "epoch", "lines": "optimizer", "beyond_paper": False}
+
+TOP_LEVEL_KEYS = (
+    *TOP_LEVEL_DEFAULTS,
+    "run",
+    "model_defaults",
+    "optimizers",
+    "tuning",
+    "search",
+    "artifacts",
+)
 
 DEFAULT_CONFIG = "config/quick.yaml"  # the Snakefile's study when no --configfile is given
 
@@ -131,10 +145,11 @@ def _check_config(raw: Any) -> dict[str, Any]:
         raise ConfigError(f"config: expected a mapping at the top level, got {type_name(raw)}")
     check_keys(raw, TOP_LEVEL_KEYS, "")
 
+    top = {**copy.deepcopy(TOP_LEVEL_DEFAULTS), **raw}
     config: dict[str, Any] = {
-        "data_root": raw.get("data_root", "data/raw"),
-        "device": check_device(raw.get("device", "auto")),
-        "seeds": check_seeds(raw.get("seeds", [0])),
+        "data_root": top["data_root"],
+        "device": check_device(top["device"]),
+        "seeds": check_seeds(top["seeds"]),
         "run": check_run({**RUN_DEFAULTS, **as_mapping(raw.get("run", {}), "run")}, "run"),
     }
     config["model_defaults"] = _check_model_defaults(raw.get("model_defaults"))
@@ -149,8 +164,7 @@ def _check_config(raw: Any) -> dict[str, Any]:
 
 def _check_search(value: Any, config: Mapping[str, Any]) -> dict[str, Any]:
     """The tuning stage's settings (see secondorder.study.tuning), checked against every run that
-    searches: the validation split must leave at least one batch to train on."""
-    from secondorder.data import holdout_size
+    searches: the validation split must fit it (:func:`check_validation_split`)."""
     from secondorder.study.tuning import FINAL_TRAINING, SEARCH_DEFAULTS
 
     raw = as_mapping(value, "search")
@@ -173,16 +187,8 @@ def _check_search(value: Any, config: Mapping[str, Any]) -> dict[str, Any]:
     checked = {**config, "search": search}
     for name in config["artifacts"]:
         for spec in artifact_specs(checked, name):
-            if spec.search is None:
-                continue
-            n_train = spec.train_subset or DATASETS[spec.dataset].train_size
-            held = holdout_size(validation, n_train)
-            if held >= n_train or n_train - held < spec.batch_size:
-                raise ConfigError(
-                    f"search.validation: holding out {held} of the {n_train} training images "
-                    f"of {spec.run_id} (artifacts.{name}) leaves fewer than its batch size "
-                    f"{spec.batch_size} to train on; allowed: a smaller split"
-                )
+            if spec.search is not None:
+                check_validation_split(spec, validation, f"artifacts.{name}")
     return search
 
 
@@ -232,7 +238,7 @@ def _study_settings(config: Mapping[str, Any]) -> list[dict[str, Any]]:
                 entry["variants"] or [run["variant"]],
                 entry["batch_sizes"] or [run["batch_size"]],
             ):
-                setting = dict(zip(TUNING_MATCH_KEYS, values, strict=True))
+                setting = dict(zip(SETTING_AXES, values, strict=True))
                 if setting not in settings:
                     settings.append(setting)
     return settings
@@ -257,7 +263,7 @@ def _check_tuning(value: Any, config: Mapping[str, Any]) -> list[dict[str, Any]]
                     f"{where}: missing key '{key}'; an entry is {{match: ..., set: ...}}"
                 )
         match = as_mapping(rule["match"], f"{where}.match")
-        check_keys(match, TUNING_MATCH_KEYS, f"{where}.match")
+        check_keys(match, SETTING_AXES, f"{where}.match")
         for key, wanted in match.items():
             used = sorted({setting[key] for setting in settings}, key=str)
             if isinstance(wanted, bool) or wanted not in used:
@@ -311,13 +317,14 @@ def _check_artifacts(value: Any, config: dict[str, Any]) -> dict[str, dict[str, 
         title = entry.get("title", name)
         if not isinstance(title, str):
             raise ConfigError(f"{where}.title: expected a string, got {title!r}")
+        options = {**ARTIFACT_DEFAULTS, **entry}
         out = {
             "kind": kind,
             "title": title,
-            "x": check_choice(entry.get("x", "epoch"), X_AXES, f"{where}.x"),
-            "lines": check_choice(entry.get("lines", "optimizer"), LINE_KEYS, f"{where}.lines"),
+            "x": check_choice(options["x"], X_AXES, f"{where}.x"),
+            "lines": check_choice(options["lines"], LINE_KEYS, f"{where}.lines"),
             "run": check_run(as_mapping(entry.get("run"), f"{where}.run"), f"{where}.run"),
-            "beyond_paper": entry.get("beyond_paper", False),
+            "beyond_paper": options["beyond_paper"],
         }
         if not isinstance(out["beyond_paper"], bool):
             raise ConfigError(f"{where}.beyond_paper: expected true or false")
@@ -344,18 +351,9 @@ def _check_artifacts(value: Any, config: dict[str, Any]) -> dict[str, dict[str, 
             check_int(item, f"{where}.batch_sizes")
         out["targets"] = _check_targets(entry.get("targets"), kind, out["datasets"], where)
         for model in out["models"]:
-            defaults = config["model_defaults"].get(model, {})
-            run = {**config["run"], **defaults, **out["run"]}
+            run, origin = layered_run_settings({**config, "artifacts": {name: out}}, name, model)
             for variant in out["variants"] or [run["variant"]]:
                 check_choice(variant, model_variants(model), f"{where}.variants (model {model})")
-            origin = {
-                key: f"{where}.run.{key}"
-                if key in out["run"]
-                else f"model_defaults.{model}.{key}"
-                if key in defaults
-                else f"run.{key}"
-                for key in run
-            }
             if out["batch_sizes"]:
                 origin["batch_size"] = f"{where}.batch_sizes"
             for dataset, batch_size in itertools.product(
@@ -374,7 +372,7 @@ def _check_panels(value: Any, lines: str, where: str) -> list[str] | None:
         return None
     panels = check_list(value, f"{where}.panels")
     for item in panels:
-        check_choice(item, PANEL_KEYS, f"{where}.panels")
+        check_choice(item, SETTING_AXES, f"{where}.panels")
     if lines in panels:
         raise ConfigError(f"{where}.panels: '{lines}' is already what the lines stand for")
     return panels

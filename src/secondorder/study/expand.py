@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from secondorder.errors import ConfigError
-from secondorder.spec import RunSpec
+from secondorder.spec import RUN_DEFAULTS, RunSpec
 
 
 def expand(config: Mapping[str, Any]) -> dict[str, RunSpec]:
@@ -59,13 +59,30 @@ def artifact(config: Mapping[str, Any], name: str) -> dict[str, Any]:
 
 
 def run_settings(config: Mapping[str, Any], artifact_name: str, model: str) -> dict[str, Any]:
-    """The run settings of one model in one artifact: the run defaults, then the model's
-    defaults (e.g. ReLU for ResNet-18), then the artifact's own ``run`` overrides."""
-    return {
-        **config["run"],
-        **config["model_defaults"].get(model, {}),
-        **config["artifacts"][artifact_name]["run"],
-    }
+    """The run settings of one model in one artifact (see :func:`layered_run_settings`)."""
+    return layered_run_settings(config, artifact_name, model)[0]
+
+
+def layered_run_settings(
+    config: Mapping[str, Any], artifact_name: str, model: str
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The config's tiers of run settings merged for one model in one artifact, later wins: the
+    run defaults (``run``, filled in from :data:`~secondorder.spec.RUN_DEFAULTS`), the model's
+    defaults (``model_defaults``, e.g. ReLU for ResNet-18), the artifact's own ``run``.
+
+    Returns the settings and the key path each one comes from (for errors). The last tier, the
+    ``tuning`` rules, sets hyperparameters per setting: :func:`preset_hparams`."""
+    tiers = (
+        ("run", config["run"]),
+        (f"model_defaults.{model}", config["model_defaults"].get(model, {})),
+        (f"artifacts.{artifact_name}.run", config["artifacts"][artifact_name]["run"]),
+    )
+    settings: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+    for where, values in tiers:
+        for key, value in values.items():
+            settings[key], origin[key] = value, f"{where}.{key}"
+    return settings, origin
 
 
 def artifact_specs(config: Mapping[str, Any], name: str) -> list[RunSpec]:
@@ -90,37 +107,23 @@ def _model_specs(
     )
     specs = []
     for dataset, preset, activation, variant, batch_size, seed in grid:
-        method, hparams, space = preset_hparams(
-            config,
-            preset,
-            {
-                "dataset": dataset,
-                "model": model,
-                "optimizer": preset,
-                "activation": activation,
-                "variant": variant,
-                "batch_size": batch_size,
-            },
-        )
+        setting = {
+            "dataset": dataset,
+            "model": model,
+            "optimizer": preset,
+            "activation": activation,
+            "variant": variant,
+            "batch_size": batch_size,
+        }
+        method, hparams, space = preset_hparams(config, preset, setting)
+        settings = {key: run[key] for key in RUN_DEFAULTS if key not in setting}
         specs.append(
             RunSpec(
-                dataset=dataset,
-                model=model,
-                activation=activation,
-                variant=variant,
-                optimizer=preset,
+                **setting,
                 method=method,
                 hparams=hparams,
-                batch_size=batch_size,
-                epochs=run["epochs"],
                 seed=seed,
-                train_subset=run["train_subset"],
-                test_subset=run["test_subset"],
-                logs_per_epoch=run["logs_per_epoch"],
-                eval_train_loss=run["eval_train_loss"],
-                chunk_size=run["chunk_size"],
-                divergence_factor=run["divergence_factor"],
-                eval_every=run["eval_every"],
+                **settings,
                 **_search_fields(config["search"], space),
             )
         )

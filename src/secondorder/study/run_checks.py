@@ -1,6 +1,6 @@
 """Checks of run settings shared by study configs and ``secondorder train --spec``
-(:func:`check_spec`): known keys, names and choices, sizes that fit the dataset,
-hyperparameters that resolve for their method, every point of a search space."""
+(:func:`check_spec`): known keys, names and choices, sizes that fit the dataset (a validation
+split too), hyperparameters that resolve for their method, every point of a search space."""
 
 from __future__ import annotations
 
@@ -9,12 +9,7 @@ from dataclasses import MISSING, fields
 from typing import Any
 
 from secondorder.errors import ConfigError
-from secondorder.spec import (
-    DATASETS,
-    EVALUATION_SETS,
-    RUN_DEFAULTS,
-    RunSpec,
-)
+from secondorder.spec import DATASETS, EVALUATION_SETS, RUN_DEFAULTS, RunSpec, holdout_size
 from secondorder.study.checks import (
     MAX_SEED,
     as_mapping,
@@ -27,6 +22,9 @@ from secondorder.study.checks import (
     key_path,
     quoted_number_hint,
 )
+
+# Fewer images of a class in a validation split: its loss there is a handful of images' noise.
+MIN_VALIDATION_PER_CLASS = 5
 
 
 def check_spec(values: Any) -> RunSpec:
@@ -142,6 +140,42 @@ def check_sizes(run: Mapping[str, Any], dataset: str, origin: Mapping[str, str],
             f"{origin['batch_size']}: batch size {run['batch_size']} of {what} is larger than "
             f"the {dataset} training set ({facts.train_size} samples); allowed: 1 to "
             f"{facts.train_size}"
+        )
+
+
+def check_validation_split(spec: RunSpec, validation: int | float, what: str) -> None:
+    """A search's ``validation`` split of the training (sub)set of ``spec``: at least one batch
+    and :data:`MIN_VALIDATION_PER_CLASS` images per class (the split is stratified: each class
+    gets its share), and at least one batch left to train on; ``what`` names the run's entry."""
+    facts = DATASETS[spec.dataset]
+    n_train = spec.train_subset or facts.train_size
+    held = holdout_size(validation, n_train)
+    lowest = max(spec.batch_size, MIN_VALIDATION_PER_CLASS * facts.classes)
+    highest = n_train - spec.batch_size
+    where = (
+        f"search.validation: holding out {held} of the {n_train} training images of "
+        f"{spec.run_id} ({what})"
+    )
+    too_few = (
+        f"scores the search on fewer images than one batch ({spec.batch_size}) or "
+        f"{MIN_VALIDATION_PER_CLASS} images per class of its {facts.classes} classes "
+        f"({MIN_VALIDATION_PER_CLASS * facts.classes})"
+    )
+    if lowest > highest:
+        problem = too_few if held < lowest else "leaves fewer than one batch to train on"
+        raise ConfigError(
+            f"{where} {problem}; allowed: no split of {n_train} images, a train_subset of at "
+            f"least {lowest + spec.batch_size} has room for one"
+        )
+    if held > highest:
+        raise ConfigError(
+            f"{where} leaves fewer than its batch size {spec.batch_size} to train on; allowed: "
+            "a smaller split"
+        )
+    if held < lowest:
+        raise ConfigError(
+            f"{where} {too_few}; allowed: {lowest} to {highest} images, or a fraction that "
+            "holds out as many"
         )
 
 
