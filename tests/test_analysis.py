@@ -11,9 +11,10 @@ import pandas as pd
 import pytest
 
 from secondorder import analysis
-from secondorder.analysis import findings
-from secondorder.analysis.figures import curve_label
+from secondorder.analysis import findings, paper
+from secondorder.analysis.panels import curve_label
 from secondorder.cost import CostCounters
+from secondorder.spec import DATASETS
 
 COUNTERS = list(CostCounters().as_dict())
 
@@ -38,9 +39,10 @@ def write_run(
     hparams: dict | None = None,
     columns: dict[str, list] | None = None,
 ) -> Path:
-    """A run record as train.py writes it: 4 logging points per epoch on N = train_subset."""
+    """A run record as the training loop writes it: 4 logging points per epoch on N images
+    (train_subset, else the full training set)."""
     method = method or optimizer
-    n = train_subset or analysis.FULL_TRAIN_SIZE[dataset]
+    n = train_subset or DATASETS[dataset].train_size
     spec = {
         "dataset": dataset,
         "model": model,
@@ -339,7 +341,7 @@ def _summary_row(dataset: str, model: str, mean: float, *, subset: float | None 
         "dataset": dataset,
         "model": model,
         "optimizer": "sgd",
-        "activation": analysis.PAPER_ACTIVATION[model],
+        "activation": paper.ACTIVATION[model],
         "variant": "standard",
         "n_runs": 1,
         "n_seeds": 1,
@@ -347,8 +349,8 @@ def _summary_row(dataset: str, model: str, mean: float, *, subset: float | None 
         "best_acc_std": math.nan,
         "best_acc_min": mean,
         "best_acc_max": mean,
-        "paper_acc": analysis.PAPER_TABLE1[(dataset, model)],
-        "paper_activation": analysis.PAPER_ACTIVATION[model],
+        "paper_acc": paper.TABLE1_ACCURACY[(dataset, model)],
+        "paper_activation": paper.ACTIVATION[model],
         "n_diverged": 0,
         "n_failed": 0,
         "epochs": 20,
@@ -533,12 +535,14 @@ def test_headline_metrics_key_every_setting_and_mark_divergence(tmp_path):
             "best_test_accuracy": 70.5,
             "runs": 1,
             "diverged_runs": 0,
+            "untuned_runs": 0,
             "failed_runs": 0,
         },
         "mnist-lenet-tanh-standard-sgd-big-bs100": {
             "best_test_accuracy": 13.0,
             "runs": 1,
             "diverged_runs": 1,
+            "untuned_runs": 0,
             "failed_runs": 0,
         },
     }
@@ -594,3 +598,48 @@ def test_cg_diagnostics_per_setting_with_and_without_stop_counters(tmp_path):
     iterations = pd.read_csv(tmp_path / "b.csv")["iteration"].iloc[-1]
     assert summary["cg_iterations_per_step"].iloc[0] == pytest.approx(25 / iterations)
     assert summary["cg_negative_curvature_stops_share"].isna().all()
+
+
+def test_a_figure_and_a_verdict_read_the_same_loss(tmp_path):
+    """A run that diverged at once has an infinite full-set loss at every evaluation: it still
+    measured that loss, so the figure and the findings both read full_train_loss."""
+    from secondorder.analysis.findings.curves import run_curves
+    from secondorder.analysis.rows import loss_column
+
+    runs = [
+        write_run(tmp_path / "r", losses=DECREASING, full_losses=[v * 0.9 for v in DECREASING]),
+        write_run(
+            tmp_path / "r",
+            optimizer="shg",
+            losses=[2.3, math.inf],
+            full_losses=[math.inf, math.inf],
+            status="diverged",
+        ),
+    ]
+    analysis.aggregate(runs, tmp_path / "a.csv")
+    table = analysis.records.read_aggregated(tmp_path / "a.csv")
+    drawn = next(c for c in analysis.build_panels(table)[0].curves if c.optimizer == "sgd")
+    judged = run_curves(table, loss_column(table))[str(table["run_id"].iloc[0])]
+    np.testing.assert_allclose(drawn.y[drawn.epoch > 0], judged.loss)
+    np.testing.assert_allclose(judged.loss, [v * 0.9 for v in DECREASING[1:]])
+
+
+def test_headline_metrics_count_untuned_runs(tmp_path):
+    """An untuned run (its search excluded every point: recorded, not trained) is counted as
+    untuned, neither as diverged nor as failed."""
+    runs = [
+        write_run(tmp_path / "r", losses=[2.3, 0.36], accuracies=[0.5, 0.705]),
+        write_run(
+            tmp_path / "r", optimizer="sqn", losses=[2.3], accuracies=[0.1], status="untuned"
+        ),
+    ]
+    analysis.aggregate(runs, tmp_path / "a.csv")
+    table1 = {"name": "table1", "kind": "accuracy_table", "aggregated": tmp_path / "a.csv"}
+    curves = {**table1, "name": "fig", "kind": "loss_curves"}
+    table2 = {**table1, "name": "table2", "kind": "time_to_target", "targets": {"mnist": 0.7}}
+    metrics = analysis.headline_metrics([table1, curves, table2])
+    for name in ("table1", "fig", "table2"):
+        untuned = metrics[name]["mnist-lenet-tanh-standard-sqn-bs100"]
+        assert (untuned["runs"], untuned["untuned_runs"], untuned["diverged_runs"]) == (1, 1, 0)
+        assert metrics[name]["mnist-lenet-tanh-standard-sgd-bs100"]["untuned_runs"] == 0
+    assert metrics["table1"]["mnist-lenet-tanh-standard-sqn-bs100"]["failed_runs"] == 0

@@ -79,12 +79,12 @@ def table(*runs: pd.DataFrame) -> pd.DataFrame:
 
 def test_majority_and_conjunction():
     H, F, U = findings.HOLDS, findings.FAILS, findings.UNCLEAR
-    assert findings.base.majority([H, H, F]) == H
-    assert findings.base.majority([F, F, U]) == F
-    assert findings.base.majority([H, F]) == U
-    assert findings.base.majority([]) == U
-    assert findings.base.all_of([H, H]) == H and findings.base.all_of([H, F]) == F
-    assert findings.base.all_of([H, U]) == U
+    assert findings.verdicts.majority([H, H, F]) == H
+    assert findings.verdicts.majority([F, F, U]) == F
+    assert findings.verdicts.majority([H, F]) == U
+    assert findings.verdicts.majority([]) == U
+    assert findings.verdicts.all_of([H, H]) == H and findings.verdicts.all_of([H, F]) == F
+    assert findings.verdicts.all_of([H, U]) == U
 
 
 # -- finding 1: per epoch
@@ -262,7 +262,7 @@ def test_time_to_target_from_the_rows():
         run("shg", scaled(0.5), accuracies=accuracy, seconds_per_point=30.0),
         run("sqn", scaled(0.6), accuracies=[0.5, 0.9, 0.95, 0.99, 0.99], seconds_per_point=5.0),
     )
-    seconds = wall_time.time_to_target(rows).set_index("optimizer")["time_to_target_s"]
+    seconds = wall_time.target_times(rows).set_index("optimizer")["time_to_target_s"]
     assert seconds.to_dict() == {"sgd": 2.0, "shg": 60.0, "sqn": 15.0}
     f = wall_time.check(rows)
     assert f.verdict == "holds" and len(f.run_ids) == 3

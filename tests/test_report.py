@@ -13,8 +13,8 @@ from test_analysis import DECREASING, write_run
 
 from secondorder import analysis, study
 from secondorder.analysis import findings
-from secondorder.analysis import report as report_module
 from secondorder.analysis.html import markdown_to_html, slug
+from secondorder.analysis.report import verdicts as report_verdicts
 
 REPO = Path(__file__).resolve().parents[1]
 SECTIONS = [
@@ -206,8 +206,8 @@ def test_time_to_target_comes_from_the_table2_artifact(tmp_path):
     artifacts = [
         {"name": "t2", "kind": "time_to_target", "aggregated": csv, "targets": {"mnist": 0.9}}
     ]
-    assert report_module.time_to_target_table(artifacts)["time_to_target_s"].tolist() == [4.0]
-    assert report_module.time_to_target_table([]) is None
+    assert report_verdicts.table2_times(artifacts)["time_to_target_s"].tolist() == [4.0]
+    assert report_verdicts.table2_times([]) is None
 
 
 def test_paper_findings_link_only_the_papers_artifacts():
@@ -222,4 +222,4 @@ def test_paper_findings_link_only_the_papers_artifacts():
         {"name": "beyond", "kind": "loss_curves", "x": "epoch", "title": "B", "beyond_paper": True},
     ]
     runs = {"fig02": {"sgd-run", "shg-run"}, "beyond": {"sgd-run", "shg-run", "gn-run"}}
-    assert report_module._links(finding, artifacts, runs) == "[fig02](#fig02-figure-2)"
+    assert report_verdicts.artifact_links(finding, artifacts, runs) == "[fig02](#fig02-figure-2)"

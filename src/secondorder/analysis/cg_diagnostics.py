@@ -21,7 +21,9 @@ from matplotlib.figure import Figure
 from secondorder import atomic
 from secondorder.analysis.figures import save_figure
 from secondorder.analysis.records import read_aggregated
+from secondorder.analysis.rows import RUN_SETTING, count_runs
 from secondorder.analysis.style import preset_ranks, preset_style, setting_label, sort_key
+from secondorder.training.record import Status
 
 STOP_COLUMNS = {
     "cg_negative_curvature_stops": "negative curvature",
@@ -34,7 +36,6 @@ STOP_COLOURS = {
     "cg_converged_stops": "#009E73",
 }
 PER_STEP_COLUMNS = ("cg_iterations", "line_search_failures", "non_descent_directions")
-SETTING_COLUMNS = ("dataset", "model", "activation", "variant", "optimizer", "batch_size")
 
 
 def _steps(last: pd.Series) -> float:
@@ -56,7 +57,7 @@ def run_diagnostics(table: pd.DataFrame) -> pd.DataFrame:
         if not np.isfinite(float(last["cg_iterations"])) or float(last["cg_iterations"]) <= 0:
             continue
         steps = _steps(last)
-        row = {"run_id": run_id, **{c: last[c] for c in SETTING_COLUMNS}}
+        row = {"run_id": run_id, **{c: last[c] for c in RUN_SETTING}}
         row.update({"method": last["method"], "seed": last["seed"], "status": last["status"]})
         row["steps"] = steps
         for column in PER_STEP_COLUMNS:
@@ -76,22 +77,23 @@ def diagnostics_summary(runs: pd.DataFrame) -> pd.DataFrame:
     if runs.empty:
         return pd.DataFrame()
     values = [c for c in runs if c.endswith(("_per_step", "_share"))]
-    grouped = runs.groupby(list(SETTING_COLUMNS), sort=False, dropna=False)
+    grouped = runs.groupby(list(RUN_SETTING), sort=False, dropna=False)
     summary = grouped[values].mean()
     summary["cg_iterations_per_step_min"] = grouped["cg_iterations_per_step"].min()
     summary["cg_iterations_per_step_max"] = grouped["cg_iterations_per_step"].max()
     summary["n_runs"] = grouped.size()
-    summary["n_diverged"] = grouped["status"].apply(lambda s: int((s == "diverged").sum()))
+    summary["n_diverged"] = grouped["status"].apply(lambda s: count_runs(s, Status.DIVERGED))
     summary["method"] = grouped["method"].first()
     summary = summary.reset_index()
     return summary.sort_values(
-        list(SETTING_COLUMNS), key=lambda s: s.map(sort_key), kind="stable"
+        list(RUN_SETTING), key=lambda s: s.map(sort_key), kind="stable"
     ).reset_index(drop=True)
 
 
 def _labels(summary: pd.DataFrame) -> list[str]:
     """A short label per row: dataset / model, then the settings that vary."""
-    varying = [c for c in SETTING_COLUMNS[2:] if summary[c].nunique() > 1]
+    others = [c for c in RUN_SETTING if c not in ("dataset", "model")]
+    varying = [c for c in others if summary[c].nunique() > 1]
     labels = []
     for row in summary.to_dict("records"):
         text = " / ".join(setting_label(c, row[c]) for c in ("dataset", "model"))

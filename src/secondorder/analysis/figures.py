@@ -1,29 +1,24 @@
-"""Loss curves: aggregated rows -> panels of seed-averaged curves -> a figure (PNG and PDF)."""
+"""Loss-curve figures (PNG and PDF): the panels of :mod:`secondorder.analysis.panels`, drawn
+with the study's colours, clipping and axes; and the figure-file writer all figures share."""
 
 from __future__ import annotations
 
-import json
 import math
 import textwrap
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from matplotlib import ticker
 from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 
 from secondorder import atomic
+from secondorder.analysis.panels import Curve, Panel, build_panels, curve_label
 from secondorder.analysis.records import read_aggregated
-from secondorder.analysis.style import (
-    preset_ranks,
-    preset_style,
-    setting_label,
-    sort_key,
-)
+from secondorder.analysis.rows import X_AXES, loss_column
+from secondorder.analysis.style import preset_ranks, preset_style
 
 _LINESTYLES = ("-", "--", ":", "-.", (0, (5, 1)), (0, (3, 1, 1, 1, 1, 1)))
 X_LABELS = {
@@ -40,176 +35,6 @@ X_DESCRIPTIONS = {
 }
 
 
-@dataclass(eq=False)  # holds arrays: compare by identity
-class Curve:
-    """One line of a panel: seed-mean curve, its min-max band, and how its runs ended."""
-
-    key: tuple  # values of the line columns
-    optimizer: str
-    method: str
-    x: np.ndarray
-    y: np.ndarray
-    y_min: np.ndarray
-    y_max: np.ndarray
-    epoch: np.ndarray  # epoch of each point (for per-epoch comparisons on any x axis)
-    n_runs: int
-    diverged_points: list[tuple[float, float]]  # last finite (x, y) of each diverged run
-    time_per_epoch: float  # mean over runs of train_time_s / epoch at the last point
-    fixed_step: bool = False  # a line-search method run with a fixed step (line_search: false)
-    columns: tuple[str, ...] = ()  # names of the key's values (the figure's line columns)
-
-    @property
-    def n_diverged(self) -> int:
-        return len(self.diverged_points)
-
-
-@dataclass
-class Panel:
-    key: dict[str, Any]
-    curves: list[Curve]
-
-    @property
-    def title(self) -> str:
-        head = [setting_label(k, self.key[k]) for k in ("dataset", "model") if k in self.key]
-        parts = [" / ".join(head)] if head else []
-        parts += [setting_label(k, v) for k, v in self.key.items() if k not in ("dataset", "model")]
-        return ", ".join(parts)
-
-
-def _loss_column(table: pd.DataFrame) -> str:
-    """full_train_loss when every run has it, else the running mean of mini-batch losses."""
-    if "full_train_loss" in table and len(table):
-        has_full = table.groupby("run_id")["full_train_loss"].apply(
-            lambda s: bool(np.isfinite(s.to_numpy(dtype=float)).any())
-        )
-        if bool(has_full.all()):
-            return "full_train_loss"
-    return "train_loss"
-
-
-def _x_values(runs: pd.DataFrame, x: str) -> pd.Series:
-    if x == "epoch":
-        return runs["epoch"].astype(float)
-    if x == "time":
-        return runs["train_time_s"].astype(float)
-    if x == "work":
-        if "forward_samples" not in runs:
-            return pd.Series(np.nan, index=runs.index)
-        return runs["forward_samples"].astype(float) / runs["train_size"].astype(float)
-    raise ValueError(f"x must be one of {tuple(X_LABELS)}, got {x!r}")
-
-
-GRID_COLUMNS = ("dataset", "model", "optimizer", "activation", "variant", "batch_size")
-
-
-def _group_columns(
-    table: pd.DataFrame, lines: str, panels: Sequence[str] | None = None
-) -> tuple[list[str], list[str]]:
-    """Panel columns: `panels`, or by default dataset, model and every other grid axis that
-    varies (except `lines` and the optimizer); line columns: `lines`, then every other grid axis
-    that varies and is in no panel column, so that no line mixes two settings."""
-    if panels is None:
-        panel = ["dataset", "model"]
-        panel += [
-            c
-            for c in ("activation", "variant", "batch_size")
-            if c != lines and table[c].nunique() > 1
-        ]
-    else:
-        panel = list(panels)
-    line = [lines]
-    line += [
-        c
-        for c in GRID_COLUMNS
-        if c not in panel and c != lines and c in table and table[c].nunique() > 1
-    ]
-    return panel, line
-
-
-def _fixed_step(runs: pd.DataFrame) -> bool:
-    """Whether the runs' resolved hyperparameters switch the line search off."""
-    if "hparams" not in runs:
-        return False
-    text = runs["hparams"].iloc[0]
-    return isinstance(text, str) and json.loads(text or "{}").get("line_search") is False
-
-
-def _build_curve(
-    key: tuple, columns: Sequence[str], runs: pd.DataFrame, x: str, loss: str
-) -> Curve:
-    runs = runs.copy()
-    runs["_x"] = _x_values(runs, x)
-    runs["_y"] = runs[loss].astype(float)
-    finite = np.isfinite(runs["_x"]) & np.isfinite(runs["_y"])
-    if x in ("time", "work"):
-        finite &= runs["_x"] > 0  # log x axis
-    good = runs[finite]
-    diverged, times = [], []
-    for run_id, run in runs.groupby("run_id", sort=True):  # where each run ended
-        ok = good[good["run_id"] == run_id]
-        if len(ok):
-            last = ok.sort_values("iteration").iloc[-1]
-            if run["status"].iloc[0] == "diverged":
-                diverged.append((float(last["_x"]), float(last["_y"])))
-            if "train_time_s" in last and last["epoch"] > 0:
-                times.append(float(last["train_time_s"]) / float(last["epoch"]))
-        elif run["status"].iloc[0] == "diverged":
-            diverged.append((float("nan"), float("nan")))
-    stats = (
-        good.groupby("iteration")
-        .agg(
-            x=("_x", "mean"),
-            y=("_y", "mean"),
-            y_min=("_y", "min"),
-            y_max=("_y", "max"),
-            epoch=("epoch", "mean"),
-        )
-        .sort_index()
-    )
-    return Curve(
-        key=key,
-        optimizer=str(runs["optimizer"].iloc[0]),
-        method=str(runs["method"].iloc[0]),
-        x=stats["x"].to_numpy(),
-        y=stats["y"].to_numpy(),
-        y_min=stats["y_min"].to_numpy(),
-        y_max=stats["y_max"].to_numpy(),
-        epoch=stats["epoch"].to_numpy(),
-        n_runs=runs["run_id"].nunique(),
-        diverged_points=diverged,
-        time_per_epoch=float(np.mean(times)) if times else float("nan"),
-        fixed_step=_fixed_step(runs),
-        columns=tuple(columns),
-    )
-
-
-def build_panels(
-    table: pd.DataFrame,
-    *,
-    x: str = "epoch",
-    lines: str = "optimizer",
-    panels: Sequence[str] | None = None,
-) -> list[Panel]:
-    """Group aggregated rows into panels and seed-averaged curves (what a figure shows)."""
-    if table.empty or "iteration" not in table:
-        return []
-    loss = _loss_column(table)
-    panel_cols, line_cols = _group_columns(table, lines, panels)
-    out = []
-    for panel_key, rows in table.groupby(panel_cols, sort=False, dropna=False):
-        panel_key = panel_key if isinstance(panel_key, tuple) else (panel_key,)
-        curves = [
-            _build_curve(
-                line_key if isinstance(line_key, tuple) else (line_key,), line_cols, runs, x, loss
-            )
-            for line_key, runs in rows.groupby(line_cols, sort=False, dropna=False)
-        ]
-        curves.sort(key=lambda c: (sort_key(c.optimizer), *(sort_key(v) for v in c.key)))
-        out.append(Panel(dict(zip(panel_cols, panel_key, strict=True)), curves))
-    out.sort(key=lambda p: tuple(sort_key(v) for v in p.key.values()))
-    return out
-
-
 def _curve_style(
     curve: Curve, lines: str, rank: int, count: int, preset_rank: Mapping[str, int]
 ) -> dict[str, Any]:
@@ -222,24 +47,6 @@ def _curve_style(
     shade = 0.55 * (1 - rank / max(count - 1, 1))
     colour = tuple(c + (1 - c) * shade for c in base)
     return {"color": colour, "linestyle": _LINESTYLES[rank % len(_LINESTYLES)]}
-
-
-def curve_label(curve: Curve, lines: str) -> str:
-    """Legend text of a curve (also names it in claims), with its divergences."""
-    columns = list(curve.columns) or [lines, *(["optimizer"] if len(curve.key) > 1 else [])]
-    parts = [setting_label(c, v) for c, v in zip(columns, curve.key, strict=False)]
-    if lines != "optimizer" and "optimizer" in columns:  # the optimizer first: "SGD, batch 100"
-        parts.insert(0, parts.pop(columns.index("optimizer")))
-    label = ", ".join(parts)
-    if curve.fixed_step and lines == "optimizer":
-        label += " (fixed step)"
-    if curve.n_diverged:
-        label += (
-            " (diverged)"
-            if curve.n_diverged == curve.n_runs
-            else f" (diverged {curve.n_diverged}/{curve.n_runs} seeds)"
-        )
-    return label
 
 
 def _plain_log_labels(axis: Any, low: float, high: float) -> None:
@@ -356,14 +163,14 @@ def plot_loss_curves(
     `presets` (name -> method, in the study's order) fixes each preset's colour across figures.
     Returns the panels (for claims and tests).
     """
-    if x not in X_LABELS:
-        raise ValueError(f"x must be one of {tuple(X_LABELS)}, got {x!r}")
+    if x not in X_AXES:
+        raise ValueError(f"x must be one of {X_AXES}, got {x!r}")
     table = read_aggregated(Path(aggregated_csv))
     found = build_panels(table, x=x, lines=lines, panels=panels)
     if presets is None and len(table):
         presets = dict(zip(table["optimizer"], table["method"], strict=True))
     preset_rank = preset_ranks(presets or {})
-    loss = _loss_column(table) if len(table) else "train_loss"
+    loss = loss_column(table)
     n = max(len(found), 1)
     ncols = min(n, 3)
     nrows = math.ceil(n / ncols)

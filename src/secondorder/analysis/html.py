@@ -1,6 +1,6 @@
-"""The report as one self-contained HTML page: the Markdown that :mod:`report` writes, turned
-into HTML by the standard library, figures inline as base64 PNG, so the page can be mailed or
-archived alone.
+"""The report as one self-contained HTML page: the Markdown that
+:mod:`~secondorder.analysis.report` writes, turned into HTML by the standard library, figures
+inline as base64 PNG, so the page can be mailed or archived alone.
 
 Only the Markdown subset that the report uses is understood: headings, paragraphs, bullet lists
 (nested by two spaces), pipe tables, images on a line of their own, and inline links,

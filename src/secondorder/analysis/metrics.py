@@ -3,7 +3,8 @@
 Each number is keyed by *all* the settings of its row or line
 (``dataset-model-activation-variant-optimizer-bs<B>``), so that two presets, batch sizes or
 variants in one artifact never overwrite each other, and it says how many of its runs diverged
-next to how many there were: a diverged preset cannot pass for a healthy one.
+(or were left untuned, or failed) next to how many there were: a diverged preset cannot pass
+for a healthy one.
 """
 
 from __future__ import annotations
@@ -16,19 +17,19 @@ from typing import Any
 import pandas as pd
 
 from secondorder.analysis.cg_diagnostics import diagnostics_summary, run_diagnostics
-from secondorder.analysis.figures import build_panels
+from secondorder.analysis.panels import build_panels
 from secondorder.analysis.records import read_aggregated
+from secondorder.analysis.rows import RUN_SETTING
 from secondorder.analysis.tables import accuracy_summary
 from secondorder.analysis.time_to_target import run_times, time_summary
-
-SETTING_COLUMNS = ("dataset", "model", "activation", "variant", "optimizer", "batch_size")
 
 
 def setting_key(setting: Mapping[str, Any]) -> str:
     """'mnist-lenet-tanh-standard-sgd-bs100': every setting of a row, in a fixed order."""
     batch = setting["batch_size"]
     batch = int(batch) if isinstance(batch, int | float) else batch
-    return "-".join([*(str(setting[c]) for c in SETTING_COLUMNS[:-1]), f"bs{batch}"])
+    names = [str(setting[c]) for c in RUN_SETTING if c != "batch_size"]
+    return "-".join([*names, f"bs{batch}"])
 
 
 def _number(value: Any, digits: int) -> float | None:
@@ -49,7 +50,7 @@ def _loss_curves(table: pd.DataFrame, artifact: Mapping[str, Any]) -> dict[str, 
         lines=artifact.get("lines", "optimizer"),
         panels=artifact.get("panels"),
     )
-    common = {c: table[c].iloc[0] for c in SETTING_COLUMNS}
+    common = {c: table[c].iloc[0] for c in RUN_SETTING}
     out = {}
     for panel in panels:
         for curve in panel.curves:
@@ -58,17 +59,19 @@ def _loss_curves(table: pd.DataFrame, artifact: Mapping[str, Any]) -> dict[str, 
                 final_train_loss=_number(curve.y[-1], 6) if len(curve.y) else None,
                 runs=curve.n_runs,
                 diverged_runs=curve.n_diverged,
+                untuned_runs=curve.n_untuned,
             )
     return out
 
 
 def _accuracy_table(table: pd.DataFrame) -> dict[str, Any]:
-    common = {c: table[c].iloc[0] for c in SETTING_COLUMNS}
+    common = {c: table[c].iloc[0] for c in RUN_SETTING}
     return {
-        setting_key({**common, **{c: row[c] for c in SETTING_COLUMNS if c in row}}): _entry(
+        setting_key({**common, **{c: row[c] for c in RUN_SETTING if c in row}}): _entry(
             best_test_accuracy=_number(row["best_acc_mean"], 4),
             runs=int(row["n_runs"]),
             diverged_runs=int(row["n_diverged"]),
+            untuned_runs=int(row["n_untuned"]),
             failed_runs=int(row["n_failed"]),
         )
         for row in accuracy_summary(table).to_dict("records")
@@ -83,6 +86,7 @@ def _time_to_target(table: pd.DataFrame, artifact: Mapping[str, Any]) -> dict[st
             runs=int(row["n_runs"]),
             reached_runs=int(row["n_reached"]),
             diverged_runs=int(row["n_diverged"]),
+            untuned_runs=int(row["n_untuned"]),
         )
         for row in summary.to_dict("records")
     }

@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from secondorder import atomic
+from secondorder.spec import DATASETS
 
 # Spec columns that every aggregated row carries (contract), then extra context columns.
 SPEC_COLUMNS = (
@@ -39,7 +40,6 @@ CONTEXT_COLUMNS = (
     "data_files",
     "data_original_md5",
 )
-FULL_TRAIN_SIZE = {"mnist": 60_000, "cifar10": 50_000}
 
 
 def _train_size(spec: Mapping[str, Any], metrics: pd.DataFrame, data: Mapping[str, Any]) -> float:
@@ -48,8 +48,8 @@ def _train_size(spec: Mapping[str, Any], metrics: pd.DataFrame, data: Mapping[st
         return float(spec["train_subset"])
     if data.get("num_train"):
         return float(data["num_train"])
-    if spec.get("dataset") in FULL_TRAIN_SIZE:
-        return float(FULL_TRAIN_SIZE[spec["dataset"]])
+    if spec.get("dataset") in DATASETS:
+        return float(DATASETS[spec["dataset"]].train_size)
     if {"epoch", "iteration"} <= set(metrics) and spec.get("batch_size"):
         rows = metrics[metrics["epoch"] > 0]
         if len(rows):  # epoch = iterations * batch_size / N

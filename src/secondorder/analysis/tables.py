@@ -11,7 +11,9 @@ import numpy as np
 import pandas as pd
 
 from secondorder import atomic
+from secondorder.analysis import paper
 from secondorder.analysis.records import SPEC_COLUMNS, read_aggregated
+from secondorder.analysis.rows import OTHER_AXES, count_failed, count_runs, varying
 from secondorder.analysis.style import (
     dataset_label,
     is_missing,
@@ -20,18 +22,7 @@ from secondorder.analysis.style import (
     sort_key,
 )
 from secondorder.analysis.tabular import write_markdown_and_latex
-
-# The paper's Table 1: best test accuracy (%) of fixed-learning-rate SGD.
-PAPER_TABLE1 = {
-    ("mnist", "lenet"): 99.2,
-    ("mnist", "alexnet"): 99.4,
-    ("mnist", "resnet18"): 99.3,
-    ("cifar10", "lenet"): 69.0,
-    ("cifar10", "alexnet"): 77.48,
-    ("cifar10", "resnet18"): 82.3,
-}
-# Activation of the paper's models: tanh everywhere except the DRN (ReLU, as in He et al.).
-PAPER_ACTIVATION = {"lenet": "tanh", "alexnet": "tanh", "resnet18": "relu"}
+from secondorder.training.record import Status
 
 
 def _best_accuracy(table: pd.DataFrame) -> pd.DataFrame:
@@ -49,9 +40,7 @@ def accuracy_summary(table: pd.DataFrame) -> pd.DataFrame:
     """Best test accuracy (%) per (dataset, model[, optimizer, activation, variant]) over
     seeds: mean, sample std (ddof=1), min, max, counts, the paper's value and context."""
     runs = _best_accuracy(table)
-    extra = [
-        c for c in ("optimizer", "activation", "variant", "batch_size") if runs[c].nunique() > 1
-    ]
+    extra = varying(runs, ("optimizer", *OTHER_AXES))
     rows = []
     for key, group in runs.groupby(["dataset", "model", *extra], sort=False, dropna=False):
         entry = dict(zip(["dataset", "model", *extra], key, strict=True))
@@ -71,10 +60,11 @@ def accuracy_summary(table: pd.DataFrame) -> pd.DataFrame:
                 "best_acc_std": values.std(ddof=1) if len(values) > 1 else np.nan,
                 "best_acc_min": values.min() if len(values) else np.nan,
                 "best_acc_max": values.max() if len(values) else np.nan,
-                "paper_acc": PAPER_TABLE1.get((entry["dataset"], entry["model"]), np.nan),
-                "paper_activation": PAPER_ACTIVATION.get(entry["model"], ""),
-                "n_diverged": int((group["status"] == "diverged").sum()),
-                "n_failed": int((~group["status"].isin(["finished", "diverged"])).sum()),
+                "paper_acc": paper.TABLE1_ACCURACY.get((entry["dataset"], entry["model"]), np.nan),
+                "paper_activation": paper.ACTIVATION.get(entry["model"], ""),
+                "n_diverged": count_runs(group["status"], Status.DIVERGED),
+                "n_untuned": count_runs(group["status"], Status.UNTUNED),
+                "n_failed": count_failed(group["status"]),
                 "epochs": group["epochs"].max(),
                 "epochs_reached": group["last_epoch"].min(),
                 "train_subset": group["train_subset"].max(),
@@ -88,8 +78,9 @@ def accuracy_summary(table: pd.DataFrame) -> pd.DataFrame:
         n_activations = summary.groupby(["dataset", "model"])["activation"].transform("nunique")
         keep = (summary["activation"] == summary["paper_activation"]) | (n_activations == 1)
         keep &= summary["method"] == "sgd"
-        # A row with diverged or failed runs is not comparable with the paper's value.
-        keep &= (summary["n_diverged"] == 0) & (summary["n_failed"] == 0)
+        # A row with diverged, untuned or failed runs is not comparable with the paper's value.
+        keep &= (summary["n_diverged"] == 0) & (summary["n_untuned"] == 0)
+        keep &= summary["n_failed"] == 0
         summary.loc[~keep, "paper_acc"] = np.nan
         summary = summary.sort_values(
             ["model", "dataset"],
@@ -115,7 +106,7 @@ def _cell(row: Mapping[str, Any], pm: str) -> str:
     text = f"{row['best_acc_mean']:.2f}"
     if row["n_seeds"] > 1 and not is_missing(row["best_acc_std"]):
         text += f" {pm} {row['best_acc_std']:.2f}"
-    return text + ("*" if row["n_diverged"] or row["n_failed"] else "")
+    return text + ("*" if row["n_diverged"] or row["n_untuned"] or row["n_failed"] else "")
 
 
 def _row_label(row: Mapping[str, Any], extra: Sequence[str]) -> str:
@@ -138,11 +129,16 @@ def _table_notes(summary: pd.DataFrame) -> list[str]:
     for row in summary.to_dict("records"):
         where = f"{dataset_label(row['dataset'])} / {model_label(row['model'])}"
         if row["n_diverged"]:
-            paper = PAPER_TABLE1.get((row["dataset"], row["model"]))
+            value = paper.TABLE1_ACCURACY.get((row["dataset"], row["model"]))
             notes.append(
                 f"* {where}: {row['n_diverged']} of {row['n_runs']} runs diverged; "
                 "the best accuracy before divergence is shown"
-                + (f", not comparable with the paper's {paper:g}%." if paper else ".")
+                + (f", not comparable with the paper's {value:g}%." if value else ".")
+            )
+        if row["n_untuned"]:
+            notes.append(
+                f"* {where}: {row['n_untuned']} of {row['n_runs']} runs untuned (every point of "
+                "their search was excluded), so not trained."
             )
         if row["n_failed"]:
             notes.append(f"* {where}: {row['n_failed']} of {row['n_runs']} runs failed.")
@@ -171,7 +167,7 @@ def accuracy_table(
         return summary
     extra = [
         c
-        for c in ("optimizer", "activation", "variant", "batch_size")
+        for c in ("optimizer", *OTHER_AXES)
         if c in summary and summary.groupby(["dataset", "model"])[c].nunique().max() > 1
     ]
     datasets = sorted(summary["dataset"].unique(), key=sort_key)
@@ -188,8 +184,8 @@ def accuracy_table(
                 line += ["", ""]
                 continue
             record = cell.iloc[0].to_dict()
-            paper = record["paper_acc"]
-            line += [_cell(record, "±"), "" if is_missing(paper) else f"{paper:g}"]
+            theirs = record["paper_acc"]
+            line += [_cell(record, "±"), "" if is_missing(theirs) else f"{theirs:g}"]
         body.append(line)
     notes = _table_notes(summary)
 

@@ -18,7 +18,9 @@ import numpy as np
 import pandas as pd
 
 from secondorder import atomic
+from secondorder.analysis import paper
 from secondorder.analysis.records import read_aggregated
+from secondorder.analysis.rows import OTHER_AXES, RUN_SETTING_BY_PRESET, count_runs, varying
 from secondorder.analysis.style import (
     dataset_label,
     is_missing,
@@ -27,19 +29,10 @@ from secondorder.analysis.style import (
     setting_label,
     sort_key,
 )
-from secondorder.analysis.tables import PAPER_ACTIVATION, PAPER_TABLE1, reduced_scale
+from secondorder.analysis.tables import reduced_scale
 from secondorder.analysis.tabular import write_markdown_and_latex
+from secondorder.training.record import Status
 
-# The paper's Table 2: seconds until the test accuracy reaches its target (None: "NA", no
-# setting of SQN trained AlexNet on CIFAR-10), by (dataset, model) and optimizer preset.
-PAPER_TARGETS = {"mnist": 0.98, "cifar10": 0.73}
-PAPER_TABLE2: dict[tuple[str, str], dict[str, float | None]] = {
-    ("mnist", "lenet"): {"sgd": 4.4, "shg": 183.0, "sqn": 71.9, "sr1": 172.9},
-    ("mnist", "alexnet"): {"sgd": 4.0, "shg": 122.0, "sqn": 50.7, "sr1": 121.9},
-    ("cifar10", "lenet"): {"sgd": 89.7, "shg": 1422.0, "sqn": 229.0, "sr1": 2744.0},
-    ("cifar10", "alexnet"): {"sgd": 51.3, "shg": 1856.0, "sqn": None, "sr1": 483.0},
-}
-SETTING_COLUMNS = ("dataset", "model", "optimizer", "activation", "variant", "batch_size")
 NOT_REACHED = "not reached"
 
 
@@ -69,7 +62,7 @@ def run_times(table: pd.DataFrame, targets: Mapping[str, float]) -> pd.DataFrame
         rows.append(
             {
                 "run_id": run_id,
-                **{c: first[c] for c in SETTING_COLUMNS},
+                **{c: first[c] for c in RUN_SETTING_BY_PRESET},
                 "method": first["method"],
                 "seed": first["seed"],
                 "status": first["status"],
@@ -88,13 +81,14 @@ def run_times(table: pd.DataFrame, targets: Mapping[str, float]) -> pd.DataFrame
 
 def _paper_seconds(row: Mapping[str, Any]) -> tuple[float | None, bool]:
     """The paper's seconds for this row (None: the paper says NA) and whether it has a value
-    for it at all (its four optimizers, in its own setting: tanh, standard model, batch 100)."""
-    cell = PAPER_TABLE2.get((row["dataset"], row["model"]), {})
+    for it at all (its four optimizers, in its own setting: its activation, the standard
+    model, its batch size)."""
+    cell = paper.TABLE2_SECONDS.get((row["dataset"], row["model"]), {})
     in_paper = (
         row["optimizer"] in cell
-        and row["activation"] == PAPER_ACTIVATION.get(row["model"])
+        and row["activation"] == paper.ACTIVATION.get(row["model"])
         and row["variant"] == "standard"
-        and int(row["batch_size"]) == 100
+        and int(row["batch_size"]) == paper.BATCH_SIZE
     )
     return (cell[row["optimizer"]] if in_paper else None), in_paper
 
@@ -105,13 +99,13 @@ def time_summary(runs: pd.DataFrame) -> pd.DataFrame:
     if runs.empty:
         return pd.DataFrame()
     groups = ["dataset", "model", "optimizer"]
-    groups += [c for c in ("activation", "variant", "batch_size") if runs[c].nunique() > 1]
+    groups += varying(runs, OTHER_AXES)
     rows = []
     for _, group in runs.groupby(groups, sort=False):
         first = group.iloc[0]
         reached = group["seconds"].dropna()
-        entry = {c: first[c] for c in SETTING_COLUMNS}
-        paper, in_paper = _paper_seconds(entry)
+        entry = {c: first[c] for c in RUN_SETTING_BY_PRESET}
+        theirs, in_paper = _paper_seconds(entry)
         rows.append(
             {
                 **entry,
@@ -119,14 +113,15 @@ def time_summary(runs: pd.DataFrame) -> pd.DataFrame:
                 "target": first["target"],
                 "n_runs": len(group),
                 "n_reached": len(reached),
-                "n_diverged": int((group["status"] == "diverged").sum()),
+                "n_diverged": count_runs(group["status"], Status.DIVERGED),
+                "n_untuned": count_runs(group["status"], Status.UNTUNED),
                 "seconds_mean": reached.mean() if len(reached) else np.nan,
                 "seconds_std": reached.std(ddof=1) if len(reached) > 1 else np.nan,
                 "seconds_min": reached.min() if len(reached) else np.nan,
                 "seconds_max": reached.max() if len(reached) else np.nan,
                 "epoch_reached_mean": group["epoch_reached"].mean(),
                 "resolution_s": group["resolution_s"].median(),
-                "paper_seconds": np.nan if paper is None else paper,
+                "paper_seconds": np.nan if theirs is None else theirs,
                 "in_paper": in_paper,
                 "train_subset": first["train_subset"],
                 "test_subset": first["test_subset"],
@@ -159,8 +154,9 @@ def _paper_cell(row: Mapping[str, Any]) -> str:
 
 def _notes(summary: pd.DataFrame, targets: Mapping[str, float], devices: list[str]) -> list[str]:
     goal = ", ".join(f"{dataset_label(d)} {t:.0%}" for d, t in targets.items())
+    papers = ", ".join(f"{dataset_label(d)} {t:.0%}" for d, t in paper.TABLE2_TARGETS.items())
     notes = [
-        f"Targets (test accuracy): {goal}; the paper's: MNIST 98%, CIFAR-10 73%.",
+        f"Targets (test accuracy): {goal}; the paper's: {papers}.",
         "Seconds of training wall time (evaluation excluded, device synchronised) at the first "
         "evaluation at or above the target, no interpolation; mean ± sample std over the seeds "
         "that reached it. A run that never reached it (or diverged first) is 'not reached'.",
@@ -174,9 +170,9 @@ def _notes(summary: pd.DataFrame, targets: Mapping[str, float], devices: list[st
                 f"{where}: resolution (median seconds between evaluations) "
                 f"{resolution.min():.3g}-{resolution.max():.3g} s."
             )
-        best = PAPER_TABLE1.get((dataset, model))
+        best = paper.TABLE1_ACCURACY.get((dataset, model))
         target = targets.get(dataset)
-        paper_sgd = PAPER_TABLE2.get((dataset, model), {}).get("sgd")
+        paper_sgd = paper.TABLE2_SECONDS.get((dataset, model), {}).get("sgd")
         if best is not None and target is not None and best < 100 * target and paper_sgd:
             notes.append(
                 f"Inconsistent in the paper: its Table 1 gives SGD on {where} a best test "
@@ -214,7 +210,7 @@ def time_to_target_table(
         atomic.write_text(Path(out_md), f"**{caption}**\n\nNo runs.\n")
         atomic.write_text(Path(out_tex), "% no runs\n")
         return summary
-    extra = [c for c in ("activation", "variant", "batch_size") if summary[c].nunique() > 1]
+    extra = varying(summary, OTHER_AXES)
     columns = list(dict.fromkeys(zip(summary["dataset"], summary["model"], strict=True)))
     columns.sort(key=lambda dm: (sort_key(dm[0]), sort_key(dm[1])))
     header = ["Optimizer"]

@@ -31,10 +31,13 @@ from secondorder.analysis.style import (
     preset_ranks,
     preset_style,
 )
+from secondorder.spec import GRID_AXES
+from secondorder.training.record import Status
 
 NEAR_BEST = 0.05  # a point "near the best": validation loss within 5 % of the group's best
 _EXCLUDED = {"marker": "x", "color": "#D55E00", "ms": 9, "mew": 2}
-SETTING = ("dataset", "model", "activation", "variant", "batch_size", "optimizer", "method")
+# The columns that name a search group's setting, in the order of the table's columns.
+SETTING = (*GRID_AXES, "optimizer", "method")
 
 
 def trials_table(selections: Sequence[Path]) -> pd.DataFrame:
@@ -45,7 +48,7 @@ def trials_table(selections: Sequence[Path]) -> pd.DataFrame:
         selection = json.loads(Path(path).read_text())
         for rank, trial in enumerate(selection["trials"]):
             statuses = trial["statuses"]
-            worst = next((s for s in statuses if s != "finished"), "finished")
+            worst = next((s for s in statuses if s != Status.FINISHED), Status.FINISHED)
             rows.append(
                 {
                     "group": selection["group"],
@@ -75,7 +78,7 @@ def sensitivity(table: pd.DataFrame) -> pd.DataFrame:
                 "group": group,
                 **{key: first[key] for key in SETTING},
                 "points": len(trials),
-                "excluded": int((trials["status"] != "finished").sum()),
+                "excluded": int((trials["status"] != Status.FINISHED).sum()),
                 "best_score": best,
                 "winner": trials.loc[trials["winner"], "point"].iloc[0]
                 if trials["winner"].any()

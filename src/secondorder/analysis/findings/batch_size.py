@@ -5,23 +5,25 @@ from __future__ import annotations
 
 import pandas as pd
 
-from secondorder.analysis.findings.base import (
-    LOSS_MARGIN,
-    SECOND_ORDER,
+from secondorder.analysis import paper
+from secondorder.analysis.findings.curves import run_curves
+from secondorder.analysis.findings.effects import EFFECT_COLUMNS, effect_verdict, effects
+from secondorder.analysis.findings.selection import runs_table
+from secondorder.analysis.findings.text import setting_label
+from secondorder.analysis.findings.thresholds import LOSS_MARGIN
+from secondorder.analysis.findings.verdicts import (
     UNCLEAR,
     Finding,
     all_of,
     count_text,
-    loss_column,
     majority,
     not_in_study,
-    run_curves,
-    runs_table,
-    setting_label,
 )
-from secondorder.analysis.findings.effects import EFFECT_COLUMNS, effect_verdict, effects
+from secondorder.analysis.rows import loss_column
+from secondorder.spec import GRID_AXES
 
-GROUP_COLUMNS = ["dataset", "model", "activation", "variant"]
+# A setting but for its batch size.
+GROUP_COLUMNS = [axis for axis in GRID_AXES if axis != "batch_size"]
 
 
 def check(rows: pd.DataFrame) -> Finding:
@@ -49,7 +51,8 @@ def check(rows: pd.DataFrame) -> Finding:
     for key, group in runs.groupby(GROUP_COLUMNS, sort=True):
         setting = setting_label(dict(zip(GROUP_COLUMNS, key, strict=True)), GROUP_COLUMNS)
         sgd_sizes = set(group.loc[group["method"] == "sgd", "batch_size"])
-        for preset, own in group[group["method"].isin(SECOND_ORDER)].groupby("optimizer"):
+        second_order = group[group["method"].isin(paper.SECOND_ORDER_METHODS)]
+        for preset, own in second_order.groupby("optimizer"):
             sizes = sorted(sgd_sizes & set(own["batch_size"]))
             if len(sizes) < 2:
                 continue

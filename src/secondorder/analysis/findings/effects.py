@@ -10,19 +10,17 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from secondorder.analysis.findings.base import (
-    FAILS,
-    HOLDS,
-    LOSS_MARGIN,
-    UNCLEAR,
+from secondorder.analysis.findings.curves import (
     RunCurve,
     common_range,
     direction,
     ratio,
-    ratio_text,
     reference_curves,
     seed_stats,
 )
+from secondorder.analysis.findings.text import ratio_text
+from secondorder.analysis.findings.thresholds import LOSS_MARGIN
+from secondorder.analysis.findings.verdicts import FAILS, HOLDS, UNCLEAR
 from secondorder.analysis.style import optimizer_label
 
 EFFECT_COLUMNS = (

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import pandas as pd
 
-from secondorder.analysis.findings.base import (
-    COMPARISON_COLUMNS,
+from secondorder.analysis.findings.against_sgd import COMPARISON_COLUMNS, compare_with_sgd
+from secondorder.analysis.findings.thresholds import LOSS_MARGIN, MOST_OF_CURVE
+from secondorder.analysis.findings.verdicts import (
     FAILS,
     HOLDS,
-    LOSS_MARGIN,
-    MOST_OF_CURVE,
     UNCLEAR,
     Finding,
-    compare_with_sgd,
     count_text,
     majority,
     not_in_study,

@@ -8,29 +8,28 @@ import json
 import numpy as np
 import pandas as pd
 
-from secondorder.analysis.findings.base import (
+from secondorder.analysis.findings.curves import (
+    common_range,
+    direction,
+    ratio,
+    run_curves,
+    seed_stats,
+)
+from secondorder.analysis.findings.selection import differing_hparams, runs_table
+from secondorder.analysis.findings.text import ratio_text, setting_label
+from secondorder.analysis.findings.thresholds import LOSS_MARGIN
+from secondorder.analysis.findings.verdicts import (
     FAILS,
     HOLDS,
-    LOSS_MARGIN,
-    SETTING_COLUMNS,
     UNCLEAR,
     Finding,
-    common_range,
     count_text,
-    differing_hparams,
-    direction,
-    hparams_of,
-    loss_column,
     majority,
     not_in_study,
-    ratio,
-    ratio_text,
-    run_curves,
-    runs_table,
-    seed_stats,
-    setting_label,
 )
+from secondorder.analysis.rows import hparams_of, loss_column
 from secondorder.analysis.style import optimizer_label
+from secondorder.spec import GRID_AXES
 
 DIRECTION_VERDICT = {"up": HOLDS, "down": FAILS, "flat": UNCLEAR, "n/a": UNCLEAR}
 
@@ -87,10 +86,10 @@ def check(rows: pd.DataFrame) -> Finding:
     curves = run_curves(rows, loss_column(rows))
     runs_per_preset = runs["optimizer"].value_counts()
     verdicts, used = [], set()
-    for key, group in fixed.groupby([*SETTING_COLUMNS, "method", "optimizer"], sort=True):
-        setting = dict(zip(SETTING_COLUMNS, key[:-2], strict=True))
+    for key, group in fixed.groupby([*GRID_AXES, "method", "optimizer"], sort=True):
+        setting = dict(zip(GRID_AXES, key[:-2], strict=True))
         method, preset = key[-2], key[-1]
-        same = runs[(runs[list(SETTING_COLUMNS)] == pd.Series(setting)).all(axis=1)]
+        same = runs[(runs[list(GRID_AXES)] == pd.Series(setting)).all(axis=1)]
         searching = same[~same["fixed_step"] & (same["method"] == method)]
         twin = line_search_twin(group.iloc[0], searching, runs_per_preset)
         if twin is None:

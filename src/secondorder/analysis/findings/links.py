@@ -5,23 +5,25 @@ from __future__ import annotations
 
 import pandas as pd
 
-from secondorder.analysis.findings.base import (
-    LOSS_MARGIN,
-    SECOND_ORDER,
+from secondorder.analysis import paper
+from secondorder.analysis.findings.curves import run_curves
+from secondorder.analysis.findings.effects import EFFECT_COLUMNS, effect_verdict, effects
+from secondorder.analysis.findings.selection import runs_table
+from secondorder.analysis.findings.text import setting_label
+from secondorder.analysis.findings.thresholds import LOSS_MARGIN
+from secondorder.analysis.findings.verdicts import (
     UNCLEAR,
     Finding,
     all_of,
     count_text,
-    loss_column,
     majority,
     not_in_study,
-    run_curves,
-    runs_table,
-    setting_label,
 )
-from secondorder.analysis.findings.effects import EFFECT_COLUMNS, effect_verdict, effects
+from secondorder.analysis.rows import loss_column
+from secondorder.spec import GRID_AXES
 
-GROUP_COLUMNS = ["dataset", "model", "batch_size"]
+# A setting but for its activation and variant (the links).
+GROUP_COLUMNS = [axis for axis in GRID_AXES if axis not in ("activation", "variant")]
 BASE = ("tanh", "standard")  # activation, variant of the setting the changes start from
 
 
@@ -52,7 +54,7 @@ def check(rows: pd.DataFrame) -> Finding:
         base = group[kinds == BASE]
         for kind in sorted(set(kinds) - {BASE}):
             change = f"{BASE[0]} -> {kind[0]}" + (f", {kind[1]}" if kind[1] != BASE[1] else "")
-            for effect in effects(curves, base, group[kinds == kind], SECOND_ORDER):
+            for effect in effects(curves, base, group[kinds == kind], paper.SECOND_ORDER_METHODS):
                 verdict = effect_verdict(effect, "up")
                 (shg if effect.method == "shg" else quasi).append(verdict)
                 finding.rows.append(effect.row(setting, change, verdict))

@@ -5,23 +5,20 @@ from __future__ import annotations
 
 import pandas as pd
 
-from secondorder.analysis.findings.base import (
-    COMPARISON_COLUMNS,
+from secondorder.analysis import paper
+from secondorder.analysis.findings.against_sgd import COMPARISON_COLUMNS, compare_with_sgd
+from secondorder.analysis.findings.thresholds import GRID_POINTS, LOSS_MARGIN, MOST_OF_CURVE
+from secondorder.analysis.findings.verdicts import (
     FAILS,
-    GRID_POINTS,
     HOLDS,
-    LOSS_MARGIN,
-    METHOD_LABELS,
-    MOST_OF_CURVE,
-    SECOND_ORDER,
     UNCLEAR,
     Finding,
-    compare_with_sgd,
     count_text,
     majority,
     not_in_study,
 )
 
+METHOD_LABELS = {"shg": "SHG", "sqn": "SQN", "lsr1": "SR1"}
 OUTCOME_VERDICT = {"lower": HOLDS, "not lower": FAILS, "unclear": UNCLEAR}
 
 
@@ -48,7 +45,7 @@ def check(rows: pd.DataFrame) -> Finding:
         summary="",
         columns=COMPARISON_COLUMNS,
     )
-    comparisons = compare_with_sgd(rows, SECOND_ORDER)
+    comparisons = compare_with_sgd(rows, paper.SECOND_ORDER_METHODS)
     if not comparisons:
         return not_in_study(finding, "no setting with SGD and a second-order method")
     by_method: dict[str, list[str]] = {}
@@ -63,7 +60,7 @@ def check(rows: pd.DataFrame) -> Finding:
         + " ("
         + ", ".join(
             f"{METHOD_LABELS[m]}: {method_verdicts[m]} ({count_text(by_method[m], 'comparisons')})"
-            for m in SECOND_ORDER
+            for m in paper.SECOND_ORDER_METHODS
             if m in by_method
         )
         + ")"

@@ -1,5 +1,5 @@
 """Finding 3: in wall time SGD reaches the target test accuracy first, and SQN is the fastest
-second-order method (the paper's Table 2: MNIST 98 %, CIFAR-10 73 %)."""
+second-order method (the paper's Table 2, from the same times to target as our Table 2)."""
 
 from __future__ import annotations
 
@@ -8,31 +8,29 @@ import math
 import numpy as np
 import pandas as pd
 
-from secondorder.analysis.findings.base import (
+from secondorder.analysis import paper
+from secondorder.analysis.findings.selection import main_settings
+from secondorder.analysis.findings.text import setting_label
+from secondorder.analysis.findings.thresholds import TIME_MARGIN
+from secondorder.analysis.findings.verdicts import (
     FAILS,
     HOLDS,
-    SECOND_ORDER,
-    SETTING_COLUMNS,
     UNCLEAR,
     Finding,
     all_of,
     count_text,
-    main_settings,
     majority,
     not_in_study,
-    setting_label,
 )
 from secondorder.analysis.style import optimizer_label, sort_key
 from secondorder.analysis.time_to_target import run_times
 
-# The paper's Table 2 targets (test accuracy as a fraction).
-TARGET_ACCURACY = {"mnist": 0.98, "cifar10": 0.73}
-# One time is shorter than another only beyond this relative margin.
-TIME_MARGIN = 0.10
 TIME_COLUMNS = ("dataset", "model", "optimizer", "method", "seed", "time_to_target_s")
 
 
-def time_to_target(rows: pd.DataFrame, targets: dict[str, float] = TARGET_ACCURACY) -> pd.DataFrame:
+def target_times(
+    rows: pd.DataFrame, targets: dict[str, float] = paper.TABLE2_TARGETS
+) -> pd.DataFrame:
     """Per run: training wall time at its first evaluation with test accuracy >= the dataset's
     target (NaN: never reached), extracted as Table 2 does (:func:`run_times`)."""
     times = run_times(rows, targets)
@@ -81,8 +79,8 @@ def check(rows: pd.DataFrame, times: pd.DataFrame | None = None) -> Finding:
     least SGD's work, so a per-epoch ratio is above 1 by construction and cannot fail.
 
     `times`: the Table 2 CSV (columns of :data:`TIME_COLUMNS`, NaN = not reached); by default
-    computed from the rows with :func:`time_to_target`. Only the main settings count."""
-    targets = ", ".join(f"{d} {t:.0%}" for d, t in TARGET_ACCURACY.items())
+    computed from the rows with :func:`target_times`. Only the main settings count."""
+    targets = ", ".join(f"{d} {t:.0%}" for d, t in paper.TABLE2_TARGETS.items())
     finding = Finding(
         key="f3",
         title="In wall time SGD reaches the target accuracy first, and SQN is the fastest "
@@ -100,10 +98,10 @@ def check(rows: pd.DataFrame, times: pd.DataFrame | None = None) -> Finding:
     )
     main = main_settings(rows)
     if times is None:
-        times = time_to_target(main)
+        times = target_times(main)
     elif "run_id" in times:
         times = times[times["run_id"].isin(set(main["run_id"]))]
-    times = times[times["method"].isin(("sgd", *SECOND_ORDER))]
+    times = times[times["method"].isin(("sgd", *paper.SECOND_ORDER_METHODS))]
     sgd_first, sqn_fastest, used = [], [], set()
     for (dataset, model), group in times.groupby(["dataset", "model"], sort=True):
         presets = {
@@ -112,7 +110,7 @@ def check(rows: pd.DataFrame, times: pd.DataFrame | None = None) -> Finding:
         }
         methods = dict(zip(group["optimizer"].astype(str), group["method"], strict=True))
         mean = {p: mean_time(s) for p, s in presets.items()}
-        second = {p: t for p, t in mean.items() if methods[p] in SECOND_ORDER}
+        second = {p: t for p, t in mean.items() if methods[p] in paper.SECOND_ORDER_METHODS}
         sgd = [p for p in mean if methods[p] == "sgd"]
         if not sgd or not second:
             continue
@@ -126,10 +124,10 @@ def check(rows: pd.DataFrame, times: pd.DataFrame | None = None) -> Finding:
         else:
             part_b = "n/a"
         order = sorted(presets, key=sort_key)
-        label = setting_label({"dataset": dataset, "model": model}, SETTING_COLUMNS[:2])
+        label = setting_label({"dataset": dataset, "model": model}, ("dataset", "model"))
         finding.rows.append(
             (
-                f"{label} (target {TARGET_ACCURACY.get(dataset, math.nan):.0%})",
+                f"{label} (target {paper.TABLE2_TARGETS.get(dataset, math.nan):.0%})",
                 "; ".join(f"{optimizer_label(p)} {_time_text(presets[p])}" for p in order),
                 part_a,
                 part_b,
