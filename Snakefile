@@ -5,8 +5,9 @@ tables -> report (results/report.md).
     snakemake --configfile config/config.yaml     # the paper at full scale
     snakemake --profile profiles/slurm --configfile config/config.yaml   # on a SLURM cluster
 
-The expansion of the config into runs is plain Python (secondorder.study.config); this file and
-workflow/rules/ only map run ids and artifact names to files and call thin glue scripts.
+The expansion of the config into runs, the artifact kinds and every path are plain Python
+(secondorder.study: expand, artifacts, layout); this file and workflow/rules/ only wire rules
+from them and call thin glue scripts (secondorder.glue).
 """
 
 import os
@@ -57,14 +58,11 @@ include: "workflow/rules/figures.smk"
 include: "workflow/rules/report.smk"
 
 
+# Jobs on the machine that runs Snakemake (an artifact kind's rule says so itself).
 localrules:
     all,
     data,
     aggregate,
-    figure,
-    table,
-    time_to_target,
-    cg_diagnostics,
     report,
     select,
     tuning_report,
@@ -73,4 +71,6 @@ localrules:
 rule all:
     default_target: True
     input:
-        all_targets(),
+        ARTIFACT_FILES,
+        rules.tuning_report.output if SEARCHES else [],
+        rules.report.output,

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from secondorder.study import layout
 from secondorder.study.config import load_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -63,7 +64,7 @@ def test_the_report_shows_every_artifact_with_its_caption(tmp_path: Path) -> Non
 
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     command = [sys.executable, "-m", "snakemake", "--configfile", "config/test.yaml"]
-    page = tmp_path / "results/snakemake-report.html"
+    page = tmp_path / layout.SNAKEMAKE_REPORT
     subprocess.run([*command, "--report", str(page)], cwd=tmp_path, env=env, check=True)
 
     html = page.read_text(encoding="utf-8")

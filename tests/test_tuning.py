@@ -13,10 +13,11 @@ import pandas as pd
 import pytest
 import torch
 
-from secondorder import data, study
+from secondorder import data, glue, study
 from secondorder.analysis.tuning_report import sensitivity, trials_table, write_tuning_report
 from secondorder.errors import ConfigError
 from secondorder.study import tuning
+from secondorder.training import record
 from secondorder.training.loop import train_run
 from secondorder.training.selection import resolve_selection
 
@@ -282,6 +283,37 @@ def test_the_final_run_trains_with_the_winner_or_is_recorded_untuned(mnist_bundl
     assert len(rows) == 2  # the header and the initial evaluation
     with pytest.raises(ConfigError, match="selection"):
         train_run(spec, mnist_bundle, tmp_path / "none", device="cpu")
+
+
+def test_a_failed_tuning_run_is_its_record_and_a_failed_final_run_fails(mnist_bundle, tmp_path):
+    """Rule train's job (secondorder.glue.train_job) on a point that fails for real: SGD cannot
+    scale float32 weights by a learning rate of 1e300, torch raises in the step. A tuning run
+    records the failure as its outputs, and select excludes the point; a final run raises and
+    leaves only failed.json, as before."""
+    checked = config(
+        run={**BASE["run"], "train_subset": 200, "test_subset": 100},
+        optimizers={"sgd": {"method": "sgd", "lr": {"search": [0.1, 1e300]}}},
+    )
+    spec = next(spec for spec in finals(checked) if spec.seed == 0)
+    summaries = {}
+    for trial in tuning.trial_runs(spec):
+        run_dir = tmp_path / trial.run_id
+        summary = glue.train_job(trial, mnist_bundle, run_dir, device="cpu", threads=1)
+        assert json.loads((run_dir / "summary.json").read_text()) == summary
+        summaries[trial.run_id] = summary
+    failed = summaries[tuning.trial_runs(spec)[1].run_id]
+    assert failed["status"] == "failed" and "overflow" in failed["error"]
+    assert (tmp_path / failed["run_id"] / "failed.json").exists()
+    header = (tmp_path / failed["run_id"] / "metrics.csv").read_text().splitlines()
+    assert header == [",".join(record.METRIC_COLUMNS)]
+    selection = tuning.select(spec, summaries)
+    assert [t["statuses"] for t in selection["trials"]] == [["finished"], ["failed"]]
+    assert selection["status"] == "selected" and selection["winner"] == {"lr": 0.1}
+
+    final = replace(tuning.trial_runs(spec)[1], holdout=None, evaluate_on="test")
+    with pytest.raises(RuntimeError, match="overflow"):
+        glue.train_job(final, mnist_bundle, tmp_path / "final", device="cpu", threads=1)
+    assert [p.name for p in (tmp_path / "final").iterdir()] == ["failed.json"]
 
 
 def poisoned_copy(bundle: Path, out: Path) -> Path:

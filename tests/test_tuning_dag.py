@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_workflow import snakemake
+from test_workflow import check_artifacts, snakemake
 
 from secondorder import study
 
@@ -74,3 +74,36 @@ def test_changing_one_search_space_replans_only_its_tuning_and_final_runs(
     assert sum("__val__" in run_id for run_id in planned) == 2
     assert all(new[run_id].hparams.get("lr") != 0.05 for run_id in planned)
     assert len(re.findall(r"^rule select:", output, flags=re.M)) == 2
+
+
+def test_a_failed_tuning_run_is_excluded_and_its_group_goes_on(finished_test_study, tmp_path):
+    """A point whose tuning run fails for real is recorded as failed in its group's selection
+    and excluded; the selection, the final runs and every artifact are still made. The point:
+    SGD with a learning rate of 1e300, which the config accepts (a finite positive number) but
+    float32 weights cannot take: torch raises inside the optimizer's first step."""
+    workdir = tmp_path / "repo"
+    shutil.copytree(finished_test_study, workdir, symlinks=True)
+    config_path = workdir / CONFIG
+    raw = yaml.safe_load(config_path.read_text())
+    raw["optimizers"]["sgd"]["lr"]["search"] = [0.05, 0.2, 1e300]
+    config_path.write_text(yaml.safe_dump(raw, sort_keys=False))
+
+    result = snakemake(workdir, "--configfile", CONFIG, "--cores", "2", timeout=900)
+    assert result.returncode == 0, result.stderr[-5000:]
+    results = workdir / "results"
+    runs = study.expand(study.load_config(config_path))
+    failing = [s for s in runs.values() if s.hparams.get("lr") == 1e300]
+    assert len(failing) == 2  # one tuning run in each SGD group (batch sizes 50 and 100)
+    for spec in failing:
+        summary = read(results / "runs" / spec.run_id / "summary.json")
+        assert summary["status"] == "failed" and "overflow" in summary["error"]
+    finals = [spec for spec in runs.values() if spec.search is not None]
+    assert finals
+    for spec in finals:
+        selection = read(results / "tuning" / f"{spec.tuning_group}.json")
+        (failed,) = [t for t in selection["trials"] if t["values"] == {"lr": 1e300}]
+        assert failed["statuses"] == ["failed"] and failed["score"] is None
+        assert selection["status"] == "selected" and selection["winner"]["lr"] in (0.05, 0.2)
+        final = read(results / "runs" / spec.run_id / "summary.json")
+        assert final["status"] == "finished" and final["tuning"]["winner"] == selection["winner"]
+    check_artifacts(workdir, config_path)

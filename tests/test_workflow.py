@@ -23,7 +23,8 @@ from secondorder import study
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOW_FILES = ("Snakefile", "workflow", "config", "profiles")
 DATA = Path(os.environ.get("SECONDORDER_DATA", REPO.parent / "shared" / "data"))
-# What each artifact kind makes (written here, not read from common.smk, so the test checks it).
+# What each artifact kind makes (written here, not read from secondorder.study.artifacts, so the
+# test checks the registry).
 TABLE_FILES = ("tables/{name}.md", "tables/{name}.tex", "tables/{name}.csv")
 ARTIFACT_FILES = {
     "accuracy_table": TABLE_FILES,
@@ -162,8 +163,9 @@ def test_malformed_config_gives_one_clean_line(tmp_path, workdir, change, expect
 
 
 def check_artifacts(workdir: Path, config: str) -> None:
-    """Every file that the artifacts of `config` (a path in the repository) are made of, the
-    report, and every run's record, log and benchmark exist under `workdir`/results."""
+    """Every file that the artifacts of `config` (a path in the repository, or an absolute one)
+    are made of, the report, and every run's record, log and benchmark exist under
+    `workdir`/results."""
     results = workdir / "results"
     entry = study.load_config(REPO / config)
     for name, artifact in entry["artifacts"].items():
@@ -222,3 +224,13 @@ def test_data_error_in_a_rule_is_one_line_in_its_log(tmp_path):
     assert len(log) == 2 and line in log[1]
     assert not (workdir / "data/prepared/mnist.pt").exists()
     assert not list((workdir / "data/prepared").glob(".*.tmp"))
+
+
+def test_a_config_against_the_schema_is_one_line_naming_the_key():
+    from secondorder import glue
+
+    schema = REPO / "workflow" / "schemas" / "config.schema.yaml"
+    raw = yaml.safe_load((REPO / "config/test.yaml").read_text())
+    assert glue.schema_problem(raw, schema) is None
+    raw["run"]["epochs"] = "many"
+    assert glue.schema_problem(raw, schema).startswith("run.epochs: 'many' is not of type")

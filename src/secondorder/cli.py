@@ -82,7 +82,7 @@ def _parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="time gradients, curvature products and steps")
     bench.add_argument("--out", type=Path, default=Path("benchmarks/results/bench.json"))
     bench.add_argument("--device", default="auto")
-    bench.add_argument("--data", type=Path, default=Path("data/prepared/mnist.pt"))
+    bench.add_argument("--data", type=Path, help="MNIST bundle (default data/prepared/mnist.pt)")
     bench.add_argument(
         "--quick", action="store_true", help="small sizes and few repeats (a CPU smoke run)"
     )
@@ -99,7 +99,8 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument(
         "--calibrate",
         action="store_true",
-        help="measure this machine's timings (of --config's networks; default all) and write them",
+        help="measure this machine's timings (of --config's networks; default all) and merge "
+        "them into the calibration file",
     )
     plan.add_argument(
         "--calibration",
@@ -139,9 +140,9 @@ def _expand(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from secondorder.study import expand, load_config
-    from secondorder.study.tuning import selection_path
-    from secondorder.training.loop import DEFAULT_THREADS, train_run
+    from secondorder.study import expand, layout, load_config
+    from secondorder.training.devices import DEFAULT_THREADS
+    from secondorder.training.loop import train_run
 
     if args.spec is not None:
         spec = _read_spec(args.spec)
@@ -155,12 +156,12 @@ def _train(args: argparse.Namespace) -> int:
                 f"list them with `secondorder expand --config {args.config}`"
             )
         spec = runs[args.run_id]
-    data = args.data or Path("data/prepared") / f"{spec.dataset}.pt"
-    out = args.out or Path("results/runs") / spec.run_id
+    data = args.data or Path(layout.bundle(spec.dataset))
+    out = args.out or Path(layout.run_dir(spec.run_id))
     threads = DEFAULT_THREADS if args.threads is None else args.threads
     selection = None
     if spec.search is not None:
-        path = args.selection or Path(selection_path(spec))
+        path = args.selection or Path(layout.selection(spec.tuning_group))
         try:
             selection = json.loads(path.read_text())
         except (OSError, ValueError) as error:
@@ -195,9 +196,10 @@ def _read_spec(path: Path) -> RunSpec:
 
 def _bench(args: argparse.Namespace) -> int:
     from secondorder.bench import run_benchmark
+    from secondorder.study import layout
 
     report = run_benchmark(
-        args.data,
+        args.data or Path(layout.bundle("mnist")),
         args.out,
         device=args.device,
         quick=args.quick,
@@ -208,23 +210,26 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from secondorder.study import artifact_runs, expand, load_config, plan
+    from secondorder.study import artifact_runs, calibrate, expand, load_config, plan
 
     study = load_config(args.config) if args.config is not None else None
     if args.calibrate:
         settings = (
-            plan.all_settings()
+            calibrate.all_settings()
             if study is None
             else {(s.dataset, s.model, s.variant) for s in expand(study).values()}
         )
-        out = args.calibration or plan.default_calibration_path()
-        calibration = plan.calibrate(settings, device=args.device, threads=args.threads)
-        atomic.write_text(out, json.dumps(calibration, indent=2))
-        print(f"wrote {out} ({len(calibration['settings'])} networks)")
+        out = args.calibration or calibrate.default_calibration_path()
+        existing = calibrate.read_calibration(out) if out.exists() else None  # before measuring
+        measured = calibrate.calibrate(settings, device=args.device, threads=args.threads)
+        merged = calibrate.merge_calibrations(existing, measured)
+        atomic.write_text(out, json.dumps(merged, indent=2))
+        counts = f"{len(measured['settings'])} networks measured, {len(merged['settings'])} in all"
+        print(f"wrote {out} ({counts})")
         return 0
     if study is None:
         raise ConfigError("plan needs --config (or --calibrate)")
-    calibration = plan.load_calibration(args.calibration)
+    calibration = calibrate.load_calibration(args.calibration)
     runs = expand(study)
     estimate = plan.study_plan(runs, artifact_runs(study), calibration)
     measured = plan.measured_seconds(args.measured, runs) if args.measured else None

@@ -1,23 +1,106 @@
-"""What every Snakemake script does around its one call into the library.
+"""What the Snakemake workflow does in Python: read its study, and run each job's one call into
+the library.
 
-A script logs into its rule's log file. A user's mistake (a malformed spec, missing or corrupt
-data, an unusable device) ends the job with one line, ``<rule>: error: <message>``, in the log
-and on stderr and exit status 1, as the command line does, instead of a traceback that leaves
-the log with only "preparing ...". Unexpected failures keep their traceback (in the log too).
+The Snakefile reads the study with :func:`read_study` (the study's own strict reader and
+checks, then the config schema). A script logs into its rule's log file inside
+:func:`rule_job`. A user's mistake (a malformed config or spec, missing or corrupt data, an
+unusable device) ends the workflow or the job with one line (``<rule>: error: <message>`` for a
+job, in the log too) and exit status 1, as the command line does, instead of a traceback that
+leaves the log with only "preparing ...". Unexpected failures keep their traceback (in the log
+too), except that of a tuning run, which :func:`train_job` records as the run's result.
+
+Torch-free at import: the analysis jobs do not pay for it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from secondorder.errors import ConfigError, DataError, DeviceError
 
+if TYPE_CHECKING:
+    from secondorder.spec import RunSpec
+
 USER_ERRORS = (ConfigError, DataError, DeviceError)
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+log = logging.getLogger("secondorder")
+
+
+def read_study(
+    config_files: Sequence[str | Path], overrides: Mapping[str, Any], schema: str | Path
+) -> dict[str, Any]:
+    """The checked study of ``config_files`` with the ``--config`` ``overrides`` on
+    top, read by the study's own reader (Snakemake's lets a duplicate key win silently and reads
+    1e-3 as text), then validated against the config ``schema``. A problem is one line on
+    stderr and exit 1."""
+    from secondorder.study import load_config_files
+
+    try:
+        raw, checked = load_config_files([str(path) for path in config_files], overrides)
+    except ConfigError as error:
+        _refuse(str(error))
+    problem = schema_problem(raw, schema)
+    if problem is not None:
+        _refuse(f"{', '.join(map(str, config_files))}: {problem}")
+    return checked
+
+
+def schema_problem(raw: Mapping[str, Any], schema: str | Path) -> str | None:
+    """'key.path: what is wrong' where ``raw`` breaks the config ``schema``, else None. The
+    schema documents the config; the study's checks have already checked all of it."""
+    import yaml
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
+
+    rules = yaml.safe_load(Path(schema).read_text(encoding="utf-8"))
+    try:
+        Draft202012Validator(rules).validate(dict(raw))
+    except ValidationError as error:
+        path = "".join(
+            f"[{part}]" if isinstance(part, int) else f".{part}" for part in error.absolute_path
+        )
+        return f"{path.lstrip('.') or 'top level'}: {error.message}"
+    return None
+
+
+def _refuse(message: str) -> NoReturn:
+    print(message, file=sys.stderr)
+    raise SystemExit(1)
+
+
+def train_gpus(device: str) -> int:
+    """GPUs a training job asks the scheduler for: 1 on a GPU, else 0 (``auto`` is decided on
+    the machine that builds the DAG)."""
+    if device.startswith("cuda"):
+        return 1
+    if device == "auto":
+        import torch
+
+        return int(torch.cuda.is_available())
+    return 0
+
+
+def analysis_code() -> list[str]:
+    """Every module of :mod:`secondorder.analysis` (findings and report included): an input
+    of the analysis rules, so that editing it redraws figures and tables (cheap). Training code
+    is not an input of training (hours): see rule train."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("secondorder.analysis")
+    assert spec is not None and spec.origin is not None
+    return sorted(str(path) for path in Path(spec.origin).parent.rglob("*.py"))
+
+
+def report_settings(study: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings of the checked ``study`` that the claims report lists."""
+    keys = ("seeds", "device", "run", "model_defaults", "optimizers", "tuning", "search")
+    return {key: study[key] for key in keys}
 
 
 @contextlib.contextmanager
@@ -31,9 +114,49 @@ def rule_job(rule: str, log_file: str | Path, *, append: bool = False) -> Iterat
         yield
     except USER_ERRORS as error:
         line = f"{rule}: error: {' '.join(str(error).split())}"
-        logging.getLogger("secondorder").error(line)
+        log.error(line)
         print(line, file=sys.stderr)
         raise SystemExit(1) from None
     except Exception:
-        logging.getLogger("secondorder").exception("%s failed", rule)
+        log.exception("%s failed", rule)
         raise
+
+
+def train_job(
+    spec: RunSpec,
+    data: str | Path,
+    run_dir: str | Path,
+    *,
+    device: str,
+    threads: int,
+    selections: Sequence[str | Path] = (),
+) -> dict[str, Any]:
+    """Train one run of the DAG (:func:`secondorder.training.loop.train_run`) and return its
+    summary. A final run with a search reads its group's selection, the one file of
+    ``selections``.
+
+    A tuning run whose training raises (not a user error: those stop the job) is recorded as
+    failed instead (:func:`secondorder.study.tuning.record_failure`), so that rule select
+    excludes its point and the rest of its group goes on. A final run's failure fails the job.
+    """
+    from secondorder.study import tuning
+    from secondorder.training.loop import train_run
+
+    selection = [json.loads(Path(path).read_text()) for path in selections]
+    try:
+        return train_run(
+            spec,
+            data,
+            run_dir,
+            device=device,
+            progress=False,
+            threads=threads,
+            selection=selection[0] if selection else None,
+        )
+    except USER_ERRORS:
+        raise
+    except Exception as error:
+        if not tuning.is_tuning_run(spec):
+            raise
+        log.exception("tuning run %s failed: recorded as failed, its point excluded", spec.run_id)
+        return tuning.record_failure(spec, run_dir, error)

@@ -1,14 +1,14 @@
 rule aggregate:
     """All metrics rows of an artifact's runs, joined with their spec columns and status."""
     input:
-        records=artifact_run_records,
+        records=artifact_records,
         code=ANALYSIS_CODE,
     output:
-        "results/aggregated/{artifact}.csv",
+        layout.aggregated("{artifact}"),
     log:
-        "results/logs/aggregate/{artifact}.log",
+        layout.log("aggregate", "{artifact}"),
     benchmark:
-        "results/benchmarks/aggregate/{artifact}.tsv"
+        layout.benchmark("aggregate", "{artifact}")
     conda:
         CONDA_ENV
     script:

@@ -3,12 +3,12 @@ rule prepare_data:
     content digest beside it (training depends on the digest, not on the bundle's mtime).
     """
     output:
-        bundle="data/prepared/{dataset}.pt",
-        digest="data/prepared/{dataset}.sha256",
+        bundle=layout.bundle("{dataset}"),
+        digest=str(digest_path(layout.bundle("{dataset}"))),
     log:
-        "results/logs/data/{dataset}.log",
+        layout.log("data", "{dataset}"),
     benchmark:
-        "results/benchmarks/data/{dataset}.tsv"
+        layout.benchmark("data", "{dataset}")
     conda:
         CONDA_ENV
     script:
@@ -18,4 +18,7 @@ rule prepare_data:
 rule data:
     """All dataset bundles this study needs (the DVC `data` stage runs this target)."""
     input:
-        [dataset_bundle(dataset) for dataset in all_datasets()],
+        [
+            layout.bundle(dataset)
+            for dataset in sorted({r.dataset for r in RUNS.values()})
+        ],

@@ -3,27 +3,29 @@ rule report:
     paper's findings on every artifact's runs, the settings, models, data and software; plus
     results/metrics.json (headline numbers, the DVC metrics file)."""
     input:
-        artifacts=report_inputs,
-        summaries=report_summaries,
+        artifacts=ARTIFACT_FILES,
+        aggregated=[layout.aggregated(name) for name in STUDY["artifacts"]],
+        tuning=rules.tuning_report.output if SEARCHES else [],
+        summaries=[layout.run_file(run_id, layout.SUMMARY) for run_id in RUNS],
         code=ANALYSIS_CODE,
     output:
-        report="results/report.md",
+        report=layout.REPORT,
         html=report(
-            "results/report.html",
+            layout.REPORT_HTML,
             caption="../report/claims.rst",
             category="Claims",
             labels={"artifact": "claims report", "content": "report"},
         ),
-        metrics="results/metrics.json",
+        metrics=layout.METRICS_JSON,
     log:
-        "results/logs/report.log",
+        layout.REPORT_LOG,
     benchmark:
-        "results/benchmarks/report.tsv"
+        layout.REPORT_BENCHMARK
     conda:
         CONDA_ENV
     params:
-        artifacts=report_artifacts,
-        settings=report_settings,
-        tuning=report_tuning,
+        artifacts=[artifacts.report_entry(n, a) for n, a in STUDY["artifacts"].items()],
+        settings=glue.report_settings(STUDY),
+        tuning=tuning.report_section(STUDY, SEARCHES),
     script:
         "../scripts/report.py"

@@ -11,19 +11,21 @@ rule train:
     The outputs are flagged `update`: Snakemake does not delete them before a job, and a job
     that finds a finished record of the same spec, data and training code keeps it instead of
     training (secondorder.training.record). A run checkpoints every epoch (checkpoint.pt, not an
-    output) and resumes from there.
+    output) and resumes from there. A tuning run that fails is recorded as failed (its outputs
+    say so), so that its group's selection excludes the point and goes on; a final run that
+    fails fails its job, leaving only failed.json (secondorder.glue.train_job).
     """
     input:
         data=ancient(run_bundle),
         digest=run_bundle_digest,
         selection=run_selection,
     output:
-        metrics=update("results/runs/{run_id}/metrics.csv"),
-        summary=update("results/runs/{run_id}/summary.json"),
+        metrics=update(layout.run_file("{run_id}", layout.METRICS)),
+        summary=update(layout.run_file("{run_id}", layout.SUMMARY)),
     log:
-        "results/logs/train/{run_id}.log",
+        layout.log("train", "{run_id}"),
     benchmark:
-        "results/benchmarks/train/{run_id}.tsv"
+        layout.benchmark("train", "{run_id}")
     conda:
         CONDA_ENV
     threads: 1

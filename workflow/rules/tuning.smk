@@ -1,13 +1,14 @@
 rule select:
     """Tuning: the winner of one search group, from its tuning runs' validation losses, by the
-    rule of secondorder.study.tuning.SELECTION_RULE. The group's final runs (every seed) read it.
+    rule of secondorder.study.tuning.SELECTION_RULE (a failed tuning run's point is excluded).
+    The group's final runs (every seed) read it.
     """
     input:
         summaries=group_trial_summaries,
     output:
-        "results/tuning/{group}.json",
+        layout.selection("{group}"),
     log:
-        "results/logs/tuning/{group}.log",
+        layout.log("tuning", "{group}"),
     conda:
         CONDA_ENV
     params:
@@ -21,16 +22,16 @@ rule tuning_report:
     figure per tuned preset: score against each searched value, diverged points marked.
     """
     input:
-        selections=all_selections,
+        selections=[layout.selection(group) for group in SEARCHES],
         code=ANALYSIS_CODE,
     output:
         csv=report(
-            "results/tables/tuning.csv",
+            layout.tuning_table("csv"),
             caption="../report/tuning.rst",
             category="Tuning",
             labels={"artifact": "tuning", "content": "table"},
         ),
-        md="results/tables/tuning.md",
+        md=layout.tuning_table("md"),
         figures=[
             (
                 report(
@@ -42,10 +43,10 @@ rule tuning_report:
                 if path.endswith(".png")
                 else path
             )
-            for path in tuning_figures()
+            for path in layout.tuning_figures(TUNED_PRESETS)
         ],
     log:
-        "results/logs/tuning/report.log",
+        layout.log("tuning", "report"),
     conda:
         CONDA_ENV
     params:

@@ -10,7 +10,8 @@ study's ``search`` block says how:
   except that they hold out a stratified ``validation`` split of the training set, train on the
   rest and evaluate on that split (:func:`trial_specs`); the test set never reaches them;
 - :func:`select` scores each point by :data:`SELECTION_RULE` and writes the winner into the
-  group's selection file (``results/tuning/<group>.json``);
+  group's selection file (:func:`secondorder.study.layout.selection`); a tuning run that fails
+  is recorded as failed (:func:`record_failure`), so its point is excluded and its group goes on;
 - the final runs of the setting (every seed) read that file and train with the winner
   (:func:`secondorder.training.selection.resolve_selection`), on the whole training set
   (``final_training: all``) or on the rest without the validation split (``rest``).
@@ -22,15 +23,20 @@ selects its values changes.
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
+from secondorder import atomic
 from secondorder.errors import ConfigError
 from secondorder.optim import resolve_hparams
 from secondorder.spec import RunSpec
+from secondorder.study import layout
 from secondorder.study.space import grid
+from secondorder.training import record
 
 SELECTION_RULE = (
     "lowest validation loss at the end of the tuning budget, averaged over the tuning seeds; "
@@ -45,11 +51,6 @@ SEARCH_DEFAULTS: dict[str, Any] = {
     "seeds": [0],  # each point is tuned once per seed; final runs use every study seed
 }
 FINAL_TRAINING = ("all", "rest")
-
-
-def selection_path(spec: RunSpec) -> str:
-    """The selection file that a final run reads (written by the DAG's select rule)."""
-    return f"results/tuning/{spec.tuning_group}.json"
 
 
 def trial_specs(spec: RunSpec) -> list[tuple[dict[str, Any], list[RunSpec]]]:
@@ -79,6 +80,54 @@ def trial_specs(spec: RunSpec) -> list[tuple[dict[str, Any], list[RunSpec]]]:
         ]
         trials.append((point, runs))
     return trials
+
+
+def trial_runs(spec: RunSpec) -> list[RunSpec]:
+    """Every tuning run of a final run's search, in grid order (none without a search)."""
+    return [run for _, runs in trial_specs(spec) for run in runs]
+
+
+def is_tuning_run(spec: RunSpec) -> bool:
+    """Whether ``spec`` is a tuning run: it evaluates on its held-out validation split."""
+    return spec.evaluate_on == "validation"
+
+
+def tuned_presets(presets: Iterable[str], searches: Mapping[str, RunSpec]) -> list[str]:
+    """The optimizer presets (of ``presets``, in their order) that some search group tunes."""
+    tuned = {spec.optimizer for spec in searches.values()}
+    return [name for name in presets if name in tuned]
+
+
+def record_failure(spec: RunSpec, run_dir: str | Path, error: Exception) -> dict[str, Any]:
+    """Record a tuning run that raised ``error`` as its result, and return its summary.
+
+    Its ``summary.json`` is its ``failed.json`` (status ``failed``, the error), beside a
+    ``metrics.csv`` without rows: the outputs of its training job exist, so rule select runs
+    and excludes the point (:data:`SELECTION_RULE`) and the rest of the group goes on. A failed
+    record is never kept (:mod:`secondorder.training.record`): a job that runs again for this
+    run, e.g. after deleting the run directory, trains it again.
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    record.write_failure(run_dir, spec, error)
+    failure = json.loads((run_dir / layout.FAILED).read_text())
+    atomic.write_text(run_dir / layout.METRICS, record.metrics_csv([]))
+    atomic.write_json(run_dir / layout.SUMMARY, failure)  # last: its presence marks the record
+    return failure
+
+
+def report_section(study: Mapping[str, Any], searches: Mapping[str, RunSpec]) -> dict[str, Any]:
+    """What the claims report shows of the tuning stage: its Markdown table, the sensitivity
+    figures, the search settings and the selection rule (empty when nothing is searched)."""
+    if not searches:
+        return {}
+    figures = layout.tuning_figures(tuned_presets(study["optimizers"], searches))
+    return {
+        "markdown": layout.tuning_table("md"),
+        "figures": [path for path in figures if path.endswith(".png")],
+        "search": study["search"],
+        "rule": SELECTION_RULE,
+    }
 
 
 def select(spec: RunSpec, summaries: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
