@@ -440,7 +440,7 @@ def snakefile_error(path: Path) -> str:
         settings = ConfigSettings(configfiles=[path])
     except Exception as error:
         raise NotOneLine(f"Snakemake refuses {path} itself: {error!r}") from error
-    # common.smk: CONFIG_FILES from workflow.overwrite_configfiles, --config settings on top
+    # glue.read_study: the files of workflow.overwrite_configfiles, --config settings on top
     try:
         load_config_files([str(p) for p in settings.configfiles], settings.config)
     except ConfigError as error:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from secondorder import atomic
 from secondorder.errors import ConfigError, DataError, DeviceError
+from secondorder.spec import DATASETS, DEFAULT_DATA_ROOT
 
 if TYPE_CHECKING:
     from secondorder.spec import RunSpec
@@ -47,9 +48,10 @@ def _parser() -> argparse.ArgumentParser:
     prepare = commands.add_parser(
         "prepare-data", help="check a raw dataset and write the bundle that training reads"
     )
-    prepare.add_argument("--dataset", required=True, help="mnist or cifar10")
+    prepare.add_argument("--dataset", required=True, help=" or ".join(DATASETS))
     prepare.add_argument(
-        "--root", help="raw data root; wins over $SECONDORDER_DATA (default: that, else data/raw)"
+        "--root",
+        help=f"raw data root; wins over $SECONDORDER_DATA (default: it, else {DEFAULT_DATA_ROOT})",
     )
     prepare.add_argument("--out", required=True, type=Path, help="bundle file to write (.pt)")
     prepare.set_defaults(handler=_prepare)

@@ -34,6 +34,10 @@ DATASETS: dict[str, Dataset] = {
     "cifar10": Dataset(train_size=50_000, test_size=10_000, channels=3, image_size=32),
 }
 
+# Where the raw datasets are read from unless the config (data_root), $SECONDORDER_DATA or
+# --root says otherwise: relative to the project root.
+DEFAULT_DATA_ROOT = "data/raw"
+
 # The axes of the study's grid besides the optimizer: one setting of a comparison holds them
 # fixed. Figures, tables, tuning groups and findings group runs by (a prefix of) these.
 GRID_AXES = ("dataset", "model", "activation", "variant", "batch_size")

@@ -28,10 +28,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from secondorder import spec
 from secondorder.errors import DataError
 from secondorder.spec import DATASETS
 
-DEFAULT_DATA_ROOT = Path("data/raw")
+DEFAULT_DATA_ROOT = Path(spec.DEFAULT_DATA_ROOT)
 DOWNLOAD_TIMEOUT_S = 15.0
 """Socket timeout during a download attempt, so that an offline machine fails in seconds."""
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from secondorder.errors import ConfigError
-from secondorder.spec import DATASETS, GRID_AXES, RUN_DEFAULTS
+from secondorder.spec import DATASETS, DEFAULT_DATA_ROOT, GRID_AXES, RUN_DEFAULTS
 from secondorder.study.artifacts import KINDS
 from secondorder.study.checks import (
     MAX_SEED,
@@ -70,7 +70,7 @@ ARTIFACT_KEYS = (
 
 # Defaults of the top-level keys and of an artifact's options (`run` has RUN_DEFAULTS, `search`
 # tuning.SEARCH_DEFAULTS; the config schema states the same, tests/test_study.py holds them equal).
-TOP_LEVEL_DEFAULTS: dict[str, Any] = {"data_root": "data/raw", "device": "auto", "seeds": [0]}
+TOP_LEVEL_DEFAULTS = {"data_root": DEFAULT_DATA_ROOT, "device": "auto", "seeds": [0]}
 ARTIFACT_DEFAULTS: dict[str, Any] = {"x": "epoch", "lines": "optimizer", "beyond_paper": False}
 
 TOP_LEVEL_KEYS = (

@@ -10,16 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from secondorder.training.record import FAILED as FAILED  # a run directory's files, named by
+from secondorder.training.record import METRICS as METRICS  # the record that writes them
+from secondorder.training.record import SUMMARY as SUMMARY
+
 DATA = "data"
 RESULTS = "results"
-RAW_DATA = f"{DATA}/raw"  # the default raw-data root (config key data_root)
 PREPARED = f"{DATA}/prepared"
-
-# The files of a run directory: the record that its training job outputs, and what a failure
-# leaves instead (not an output: nothing looks done).
-METRICS = "metrics.csv"
-SUMMARY = "summary.json"
-FAILED = "failed.json"
 
 REPORT = f"{RESULTS}/report.md"
 REPORT_HTML = f"{RESULTS}/report.html"

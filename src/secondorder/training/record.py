@@ -55,7 +55,13 @@ class Status(enum.StrEnum):
     FAILED = "failed"  # raised: failed.json only, which is not an output, so nothing looks done
 
 
-OUTPUTS = ("metrics.csv", "summary.json", "model.pt")
+# The files of a run directory: the record (its training job's outputs, the summary written
+# last), and what a failure leaves instead (not an output, so nothing looks done).
+METRICS = "metrics.csv"
+SUMMARY = "summary.json"
+WEIGHTS = "model.pt"
+FAILED = "failed.json"
+OUTPUTS = (METRICS, SUMMARY, WEIGHTS)
 REUSABLE_STATUSES = (Status.FINISHED, Status.DIVERGED, Status.UNTUNED)
 METRIC_COLUMNS = (
     "epoch",
@@ -146,11 +152,11 @@ class RunRecord:
         """Write the run's outputs, ``summary.json`` last (its presence marks the record
         complete): ``rows`` as ``metrics.csv``, ``weights`` (a state dict) as ``model.pt``.
         Returns the summary as the file holds it."""
-        atomic.write_text(out_dir / "metrics.csv", metrics_csv(rows))
-        atomic.save_torch(weights, out_dir / "model.pt")
+        atomic.write_text(out_dir / METRICS, metrics_csv(rows))
+        atomic.save_torch(weights, out_dir / WEIGHTS)
         summary = self.to_json()
-        atomic.write_json(out_dir / "summary.json", summary)
-        (out_dir / "failed.json").unlink(missing_ok=True)
+        atomic.write_json(out_dir / SUMMARY, summary)
+        (out_dir / FAILED).unlink(missing_ok=True)
         return summary
 
 
@@ -169,7 +175,7 @@ def write_failure(out_dir: Path, spec: RunSpec, error: BaseException) -> None:
         "status": Status.FAILED.value,
         "error": f"{type(error).__name__}: {error}",
     }
-    atomic.write_json(out_dir / "failed.json", failure)
+    atomic.write_json(out_dir / FAILED, failure)
 
 
 def environment(device: torch.device, seed: int, data_meta: dict[str, Any]) -> dict[str, Any]:
@@ -231,7 +237,7 @@ def code_digest(package: Path) -> str:
 def read_summary(out_dir: str | Path) -> dict[str, Any] | None:
     """The run's ``summary.json`` as a dict, or None when absent or unreadable."""
     try:
-        summary = json.loads((Path(out_dir) / "summary.json").read_text())
+        summary = json.loads((Path(out_dir) / SUMMARY).read_text())
     except (OSError, ValueError):
         return None
     return summary if isinstance(summary, dict) else None
