@@ -79,6 +79,17 @@ def test_eval_every_and_the_training_loss_add_evaluations():
     assert work.samples["loss"] == evaluations * (200 + 300)
 
 
+def test_evaluations_are_priced_in_the_runners_chunks():
+    """The plan counts one loss call per chunk that the runner evaluates, each set on its own
+    (the plan once assumed chunks of 1000 where the runner used 2000)."""
+    from secondorder.training.evaluate import EVAL_CHUNK
+
+    big = spec(train_subset=6000, test_subset=5000, eval_train_loss=True, batch_size=3000)
+    evaluations = 1 + 2 * 2
+    per_point = math.ceil(5000 / EVAL_CHUNK) + math.ceil(6000 / EVAL_CHUNK)
+    assert plan.expected_work(big).calls["loss"] == evaluations * per_point
+
+
 def test_shg_reads_its_gradient_sample_and_runs_cg_on_the_minibatch():
     hessian = plan.expected_work(spec("shg", hparams={"gradient_fraction": 0.2, "cg_max_iter": 5}))
     steps = hessian.steps

@@ -28,7 +28,6 @@ from secondorder.study.calibrate import load_calibration, setting_key
 SAFETY_FACTOR = 2.0
 RUNTIME_FLOOR_MIN, RUNTIME_CAP_MIN = 10, 2880  # a scheduler's minutes (2 days at most)
 MEM_FLOOR_MB, MEM_CAP_MB = 2000, 64000
-EVAL_CHUNK = 1000  # samples per evaluation forward pass (secondorder.training.loop)
 # What a job asks for when it cannot be priced (no readable calibration): half a day and 8 GB,
 # enough for every run of the paper's study on a GPU; the runtime grows with the attempt.
 DEFAULT_REQUEST = {"runtime": 720, "mem_mb": 8000}
@@ -49,6 +48,7 @@ def expected_work(spec: RunSpec) -> Work:
     """Calls and samples per operation over the whole run, evaluations included."""
     from secondorder.optim import METHODS, resolve_hparams
     from secondorder.training.batches import DataPlan
+    from secondorder.training.evaluate import EVAL_CHUNK
 
     searched = {key: values[0] for key, values in (spec.search or {}).get("space", {}).items()}
     hp = resolve_hparams(spec.method, {**spec.hparams, **searched})  # a searched value: its first
@@ -78,9 +78,10 @@ def expected_work(spec: RunSpec) -> Work:
     evaluations = 1 + spec.epochs * min(spec.logs_per_epoch, per_epoch)
     if spec.eval_every:
         evaluations += steps // spec.eval_every
-    evaluated = n_test + (n_train if spec.eval_train_loss else 0)
-    calls["loss"] = calls.get("loss", 0) + evaluations * math.ceil(evaluated / EVAL_CHUNK)
-    samples["loss"] = samples.get("loss", 0) + evaluations * evaluated
+    evaluated = [n_test, n_train] if spec.eval_train_loss else [n_test]  # each set in chunks
+    chunks = sum(math.ceil(n / EVAL_CHUNK) for n in evaluated)
+    calls["loss"] = calls.get("loss", 0) + evaluations * chunks
+    samples["loss"] = samples.get("loss", 0) + evaluations * sum(evaluated)
     return Work(steps, calls, samples, largest)
 
 
