@@ -1,4 +1,5 @@
-"""Tests of secondorder.models: shapes, exact parameter counts, the residual variant, torch.func."""
+"""Tests of secondorder.models: shapes, exact parameter counts, the residual variants, torch.func,
+and a training step of ResNet-20 through the Objective's curvature products."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from torch import nn
 from torch.func import functional_call, grad, jvp
 
 from secondorder import models
+from secondorder.curvature import Objective
 from secondorder.errors import ConfigError
+from secondorder.optim.shg import SHG
 
 SHAPES = {"mnist": (1, 28), "cifar10": (3, 32)}
 CONFIGS = [
@@ -44,6 +47,10 @@ def conv(c_in: int, c_out: int, k: int, bias: bool = True) -> int:
 
 def fc(n_in: int, n_out: int) -> int:
     return n_in * n_out + n_out
+
+
+def bn(c: int) -> int:
+    return 2 * c  # weight and bias
 
 
 @pytest.mark.parametrize("dataset", SHAPES)
@@ -88,9 +95,6 @@ def test_alexnet_parameter_counts(dataset: str) -> None:
 def test_resnet18_parameter_count(dataset: str, variant: str, w: int) -> None:
     channels, _ = SHAPES[dataset]
 
-    def bn(c: int) -> int:
-        return 2 * c  # weight and bias
-
     def block(c_in: int, c_out: int) -> int:
         body = conv(c_in, c_out, 3, bias=False) + bn(c_out) + conv(c_out, c_out, 3, bias=False)
         projection = conv(c_in, c_out, 1, bias=False) + bn(c_out) if c_in != c_out else 0
@@ -105,6 +109,70 @@ def test_resnet18_parameter_count(dataset: str, variant: str, w: int) -> None:
         assert expected == {"standard": 11_173_962, "narrow": 701_466}[variant]
     n_bn = sum(isinstance(m, nn.BatchNorm2d) for m in build("resnet18", dataset).modules())
     assert n_bn == 1 + 8 * 2 + 3
+
+
+@pytest.mark.parametrize("dataset", SHAPES)
+def test_resnet20_parameter_count(dataset: str) -> None:
+    """He et al. (2016), section 4.2: 6n + 2 = 20 weighted layers (n = 3), 16/32/64 channels,
+    identity shortcuts (zero-padded where the width doubles): 0.27M parameters."""
+    channels, _ = SHAPES[dataset]
+    model = build("resnet18", dataset, variant="resnet20")
+
+    def stage(c_in: int, c_out: int) -> int:  # 3 blocks of two 3x3 conv + BN, no projection
+        first = conv(c_in, c_out, 3, bias=False) + conv(c_out, c_out, 3, bias=False)
+        return first + 4 * conv(c_out, c_out, 3, bias=False) + 6 * bn(c_out)
+
+    stem = conv(channels, 16, 3, bias=False) + bn(16)
+    expected = stem + stage(16, 16) + stage(16, 32) + stage(32, 64) + fc(64, 10)
+    assert n_params(model) == expected
+    if dataset == "cifar10":
+        assert expected == 269_722  # He et al.'s Table 6: 0.27M
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    assert len(convs) + len(linears) == 20
+    assert all(c.kernel_size == (3, 3) for c in convs)  # no 1x1 projection shortcuts
+    assert sorted({c.out_channels for c in convs}) == [16, 32, 64]
+    assert [c.stride for c in convs if c.stride != (1, 1)] == [(2, 2), (2, 2)]
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in model.modules()) == 1 + 9 * 2
+
+
+def test_zero_pad_shortcut_is_a_subsampled_identity() -> None:
+    shortcut = models.ZeroPadShortcut(extra_channels=16, stride=2)
+    x = torch.randn(2, 16, 7, 7)
+    out = shortcut(x)
+    assert out.shape == (2, 32, 4, 4)  # the shape of a 3x3, stride-2, padding-1 convolution
+    assert torch.equal(out[:, :16], x[:, :, ::2, ::2])
+    assert torch.equal(out[:, 16:], torch.zeros(2, 16, 4, 4))
+    assert not list(shortcut.parameters())
+
+
+@pytest.mark.parametrize("activation", models.ACTIVATIONS)
+def test_resnet20_trains_through_curvature_products(activation: str) -> None:
+    """As for ResNet-18 (train mode, BatchNorm): curvature products are symmetric and leave the
+    running statistics alone; SHG with 10 CG steps (the authors' setting) lowers the loss and
+    updates the running statistics once per step."""
+    torch.manual_seed(0)  # 16x16 images: the same network at a quarter of MNIST's cost
+    model = models.build_model(
+        "resnet18",
+        in_channels=1,
+        image_size=16,
+        num_classes=10,
+        activation=activation,
+        variant="resnet20",
+    )
+    model.train()
+    objective = Objective(model)
+    x, y = torch.randn(16, 1, 16, 16), torch.randint(0, 10, (16,))
+    before = [b.clone() for b in model.buffers()]
+    u, v = torch.randn(2, objective.numel)
+    hu, hv = objective.hvp((x, y), u), objective.hvp((x, y), v)
+    torch.testing.assert_close(u.dot(hv), v.dot(hu), rtol=1e-3, atol=1e-3)
+    assert all(torch.equal(b0, b1) for b0, b1 in zip(before, model.buffers(), strict=True))
+    opt = SHG(model.parameters(), cg_max_iter=10)
+    losses = [float(opt.step(objective, (x, y), (x[:8], y[:8]))) for _ in range(2)]
+    assert losses[-1] < losses[0]
+    tracked = [int(b) for n, b in model.named_buffers() if n.endswith("num_batches_tracked")]
+    assert tracked and all(t == 2 for t in tracked)
 
 
 @pytest.mark.parametrize("activation", models.ACTIVATIONS)
@@ -217,6 +285,6 @@ def test_unknown_names_raise_config_error() -> None:
 
 def test_model_variants() -> None:
     assert models.model_variants("alexnet") == ("standard", "residual")
-    assert models.model_variants("resnet18") == ("standard", "narrow")
+    assert models.model_variants("resnet18") == ("standard", "narrow", "resnet20")
     assert models.model_variants("lenet") == ("standard",)
-    assert len(CONFIGS) == 5 * len(models.ACTIVATIONS)  # lenet, 2 alexnets, 2 resnet18s
+    assert len(CONFIGS) == 6 * len(models.ACTIVATIONS)  # lenet, 2 alexnets, 3 DRNs

@@ -159,3 +159,41 @@ def test_loaded_state_is_a_copy_of_the_state_dict() -> None:
     for s in saved["state"]["s"]:
         s.zero_()  # mutating the saved dict must not reach the loaded optimizer
     assert all(torch.equal(a, b) for a, b in zip(other.state["s"], before, strict=True))
+
+
+def test_inverse_schedule_steps_beta_over_k_along_the_direction() -> None:
+    """Byrd et al.'s alpha_k = beta / k: the k-th step is beta / k times the SQN direction, -g
+    before the first pair and -H g after it (closed form: two_loop_direction)."""
+    objective, batch, _ = logistic_problem()
+    beta = 0.8
+    opt = SQN(
+        objective.params, lr=beta, update_interval=2, line_search=False, step_schedule="inverse"
+    )
+    for k in range(1, 11):
+        w = objective.flat_params()
+        _, g = Objective(objective.model, objective.loss_fn).loss_and_grad(batch)
+        s_list, y_list = opt.state.get("s", []), opt.state.get("y", [])
+        direction = -two_loop_direction(g, s_list, y_list) if s_list else -g
+        opt.step(objective, batch)
+        torch.testing.assert_close(objective.flat_params() - w, beta / k * direction)
+    assert len(opt.state["s"]) > 0  # the later steps used pairs
+    assert objective.counters.line_search_trials == 0
+
+
+def test_inverse_schedule_needs_a_fixed_step_and_stays_out_of_run_ids() -> None:
+    params = [nn.Parameter(torch.zeros(2))]
+    with pytest.raises(ValueError, match="needs line_search false"):
+        SQN(params, step_schedule="inverse")
+    with pytest.raises(ValueError, match="step_schedule must be one of constant, inverse"):
+        SQN(params, step_schedule="cosine", line_search=False)
+    from secondorder.optim import method_defaults, resolve_hparams
+    from secondorder.spec import LATER_HPARAMS, RunSpec
+
+    for method, later in LATER_HPARAMS.items():  # the defaults written twice agree
+        assert {key: method_defaults(method)[key] for key in later} == later
+    hparams = resolve_hparams("sqn", {})
+    spec = RunSpec("mnist", "lenet", "tanh", "standard", "sqn", "sqn", hparams, 100, 1, 0)
+    assert "step_schedule" not in spec.to_dict()["hparams"]  # earlier SQN runs keep their ids
+    inverse = resolve_hparams("sqn", {"step_schedule": "inverse", "line_search": False})
+    other = RunSpec("mnist", "lenet", "tanh", "standard", "sqn", "sqn", inverse, 100, 1, 0)
+    assert other.to_dict()["hparams"]["step_schedule"] == "inverse"

@@ -1,16 +1,18 @@
-"""The paper's three CNNs: LeNet5, its "AlexNet" and ResNet-18 (the paper's DRN).
+"""The paper's three CNNs: LeNet5, its "AlexNet" and ResNet-18 (the paper's DRN), and the
+ResNet-20 that the authors' reply names instead (a variant of the DRN).
 
 Every model takes the activation as an argument ("tanh", the paper's default, or "relu" for the
 ablations of Figures 9-10) and its input shape and class count from the dataset. Forward passes
 are pure functions of parameters and input (no in-place operations, activations with
 ``inplace=False``), so the models work with ``torch.func.functional_call``, ``jvp`` and ``grad``;
-the only state a forward changes is BatchNorm's running statistics (ResNet-18, training mode).
-Initialisation is PyTorch's default, deterministic under ``torch.manual_seed``.
+the only state a forward changes is BatchNorm's running statistics (the residual networks,
+training mode). Initialisation is PyTorch's default, deterministic under ``torch.manual_seed``.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from secondorder.errors import ConfigError
@@ -20,14 +22,15 @@ ACTIVATIONS = ("tanh", "relu")
 _VARIANTS = {
     "lenet": ("standard",),
     "alexnet": ("standard", "residual"),
-    "resnet18": ("standard", "narrow"),
+    "resnet18": ("standard", "narrow", "resnet20"),
 }
 NARROW_WIDTH = 16  # base width of resnet18's "narrow" variant (standard: 64)
 
 
 def model_variants(name: str) -> tuple[str, ...]:
     """The architecture variants of model ``name``: "standard", plus "residual" for alexnet and
-    "narrow" for resnet18."""
+    "narrow" and "resnet20" for resnet18 (the DRN: the paper's ResNet-18, a CPU-sized shrink of
+    it, or the ResNet-20 of the authors' reply)."""
     _check_choice("model", name, MODELS)
     return _VARIANTS[name]
 
@@ -152,10 +155,34 @@ class AlexNet(nn.Module):
         return self.classifier(torch.flatten(self.features(x), 1))
 
 
-class BasicBlock(nn.Module):
-    """He et al. (2016) basic block: two 3x3 conv+BN, identity or 1x1 conv+BN projection."""
+class ZeroPadShortcut(nn.Module):
+    """He et al.'s (2016) option A shortcut: the identity, subsampled by ``stride`` and padded
+    with ``extra_channels`` zero channels; parameter-free, so the net keeps its plain twin's
+    weights and the link adds no curvature of its own."""
 
-    def __init__(self, in_planes: int, planes: int, stride: int, activation: str):
+    def __init__(self, extra_channels: int, stride: int):
+        super().__init__()
+        self.extra_channels = extra_channels
+        self.stride = stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x[:, :, :: self.stride, :: self.stride]
+        return F.pad(x, (0, 0, 0, 0, 0, self.extra_channels))
+
+
+class BasicBlock(nn.Module):
+    """He et al. (2016) basic block: two 3x3 conv+BN, and an identity shortcut where the shape is
+    kept; where it changes, a 1x1 conv+BN projection (``shortcut="projection"``, ResNet-18) or
+    the zero-padded identity (``"zero-pad"``, ResNet-20)."""
+
+    def __init__(
+        self,
+        in_planes: int,
+        planes: int,
+        stride: int,
+        activation: str,
+        shortcut: str = "projection",
+    ):
         super().__init__()
         self.conv1 = nn.Conv2d(in_planes, planes, 3, stride=stride, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(planes)
@@ -163,8 +190,12 @@ class BasicBlock(nn.Module):
         self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(planes)
         self.act2 = _activation(activation)
-        self.shortcut = nn.Sequential()
-        if stride != 1 or in_planes != planes:
+        self.shortcut: nn.Module = nn.Sequential()
+        if stride == 1 and in_planes == planes:
+            pass  # the identity
+        elif shortcut == "zero-pad":
+            self.shortcut = ZeroPadShortcut(planes - in_planes, stride)
+        else:
             self.shortcut = nn.Sequential(
                 nn.Conv2d(in_planes, planes, 1, stride=stride, bias=False),
                 nn.BatchNorm2d(planes),
@@ -175,7 +206,41 @@ class BasicBlock(nn.Module):
         return self.act2(self.bn2(self.conv2(out)) + self.shortcut(x))
 
 
-class ResNet18(nn.Module):
+class _CifarResNet(nn.Module):
+    """The CIFAR form of He et al.'s (2016) residual networks: a 3x3 stem conv (the first stage's
+    width) + BN + act, no max-pool; stages of basic blocks (stride 2 at the first block of every
+    stage but the first); global average pooling; fc."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        num_classes: int,
+        activation: str,
+        widths: tuple[int, ...],
+        blocks_per_stage: int,
+        shortcut: str,
+    ):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, widths[0], 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(widths[0])
+        self.act = _activation(activation)
+        blocks: list[nn.Module] = []
+        in_planes = widths[0]
+        for stage, planes in enumerate(widths):
+            for block in range(blocks_per_stage):
+                stride = 2 if stage > 0 and block == 0 else 1
+                blocks.append(BasicBlock(in_planes, planes, stride, activation, shortcut))
+                in_planes = planes
+        self.layers = nn.Sequential(*blocks)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(widths[-1], num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.layers(self.act(self.bn1(self.conv1(x))))
+        return self.fc(torch.flatten(self.pool(out), 1))
+
+
+class ResNet18(_CifarResNet):
     """ResNet-18 (the paper's DRN) in the common CIFAR form of He et al. (2016).
 
     3x3 stem conv (64) + BN + act, no max-pool; four stages of two basic blocks with 64, 128,
@@ -188,23 +253,24 @@ class ResNet18(nn.Module):
     """
 
     def __init__(self, in_channels: int, num_classes: int, activation: str, width: int = 64):
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, width, 3, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(width)
-        self.act = _activation(activation)
-        blocks: list[nn.Module] = []
-        in_planes = width
-        for planes, stride in ((width, 1), (2 * width, 2), (4 * width, 2), (8 * width, 2)):
-            for s in (stride, 1):
-                blocks.append(BasicBlock(in_planes, planes, s, activation))
-                in_planes = planes
-        self.layers = nn.Sequential(*blocks)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(8 * width, num_classes)
+        widths = (width, 2 * width, 4 * width, 8 * width)
+        super().__init__(in_channels, num_classes, activation, widths, 2, "projection")
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.layers(self.act(self.bn1(self.conv1(x))))
-        return self.fc(torch.flatten(self.pool(out), 1))
+
+class ResNet20(_CifarResNet):
+    """ResNet-20 of He et al. (2016), section 4.2: the DRN of the authors' reply to the
+    reviewers ("residual network 20-layer"), where the paper's text says an 18-layer DRN.
+
+    3x3 stem conv (16) + BN + act; three stages of n = 3 basic blocks with 16, 32, 64 channels
+    (feature maps 32, 16, 8 on CIFAR-10; stride 2 at the first conv of stages 2-3); global
+    average pooling; fc: 6n + 2 = 20 weighted layers. Every shortcut is an identity, zero-padded
+    where the width doubles (He et al.'s option A for CIFAR-10), so the net has exactly the
+    parameters of its plain twin: 269,722 on CIFAR-10 (He et al.: 0.27M). The variant
+    "resnet20" of model resnet18 (the DRN's slot in the study).
+    """
+
+    def __init__(self, in_channels: int, num_classes: int, activation: str):
+        super().__init__(in_channels, num_classes, activation, (16, 32, 64), 3, "zero-pad")
 
 
 def build_model(
@@ -234,5 +300,7 @@ def build_model(
         return LeNet5(in_channels, image_size, num_classes, activation)
     if name == "alexnet":
         return AlexNet(in_channels, image_size, num_classes, activation, variant)
+    if variant == "resnet20":
+        return ResNet20(in_channels, num_classes, activation)
     width = NARROW_WIDTH if variant == "narrow" else 64
     return ResNet18(in_channels, num_classes, activation, width)

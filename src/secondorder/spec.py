@@ -10,6 +10,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import MISSING, asdict, dataclass, field, fields
+from types import MappingProxyType
 from typing import Any
 
 from secondorder.errors import ConfigError
@@ -62,6 +63,11 @@ RUN_DEFAULTS: dict[str, Any] = {
 # (see RunSpec.to_dict).
 LATER_FIELDS = ("eval_every", "holdout", "evaluate_on", "search")
 
+# Hyperparameters added to a method after the first records, with their defaults: left out of a
+# spec's dict while they hold the default (as LATER_FIELDS), so earlier runs keep their ids.
+# tests/test_registry.py holds these defaults equal to the methods' own.
+LATER_HPARAMS: dict[str, dict[str, Any]] = {"sqn": {"step_schedule": "constant"}}
+
 EVALUATION_SETS = ("test", "validation")
 
 
@@ -110,7 +116,18 @@ class RunSpec:
         for spec_field in fields(self):
             if spec_field.name in LATER_FIELDS and values[spec_field.name] == spec_field.default:
                 del values[spec_field.name]
+        values["hparams"] = self._identity_hparams()
         return values
+
+    def _identity_hparams(self, leave_out: Mapping[str, Any] = MappingProxyType({})) -> dict:
+        """The hyperparameters that identify the run: all but later ones at their default
+        (:data:`LATER_HPARAMS`) and the keys of ``leave_out``."""
+        later = LATER_HPARAMS.get(self.method, {})
+        return {
+            key: value
+            for key, value in self.hparams.items()
+            if key not in leave_out and not (key in later and value == later[key])
+        }
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> RunSpec:
@@ -139,8 +156,7 @@ class RunSpec:
         the searched values: its id is the same before and after tuning fills them in."""
         values = self.to_dict()
         if self.search is not None:
-            space = self.search["space"]
-            values["hparams"] = {k: v for k, v in self.hparams.items() if k not in space}
+            values["hparams"] = self._identity_hparams(self.search["space"])
         role = "__val" if self.evaluate_on == "validation" else ""
         return (
             f"{self.setting}__{self.optimizer}__bs{self.batch_size}__s{self.seed}{role}__"
@@ -155,6 +171,5 @@ class RunSpec:
             raise ValueError(f"run {self.run_id} searches no hyperparameter")
         values = self.to_dict()
         del values["seed"]
-        space = self.search["space"]
-        values["hparams"] = {k: v for k, v in self.hparams.items() if k not in space}
+        values["hparams"] = self._identity_hparams(self.search["space"])
         return f"{self.setting}__{self.optimizer}__bs{self.batch_size}__{spec_digest(values)}"

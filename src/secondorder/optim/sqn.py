@@ -6,7 +6,8 @@ last ``memory`` curvature pairs. Every ``update_interval`` (L) iterations the av
 L iterates x̄_t gives one new pair: s = x̄_t - x̄_{t-1} and y = ∇²F_H(x̄_t) s, a sub-sampled
 Hessian-vector product (or Gauss-Newton-vector product) on a separate, larger curvature sample
 evaluated at x̄_t, as in Byrd et al. The paper replaces Byrd et al.'s step sizes β/k by a
-backtracking Armijo line search on the gradient batch.
+backtracking Armijo line search on the gradient batch (section 3.4: β/k "does not work on most
+of our experiments"); ``step_schedule="inverse"`` restores them, to test that claim.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from torch import Tensor
 from secondorder.cost import StepWork
 from secondorder.curvature import CURVATURES, Batch, Objective
 from secondorder.optim.base import FlatOptimizer, expected_trials, line_search_hparams
+
+STEP_SCHEDULES = ("constant", "inverse")
 
 
 def two_loop_direction(grad: Tensor, s_list: Sequence[Tensor], y_list: Sequence[Tensor]) -> Tensor:
@@ -62,6 +65,9 @@ class SQN(FlatOptimizer):
       pairs are counted); otherwise H would not be positive definite.
     - ``line_search=True``, ``ls_c=0.1``, ``ls_backtrack=0.5``, ``ls_max_trials=20``: Armijo
       backtracking on the gradient batch as in the paper's eq. 2.
+    - ``step_schedule="constant"``: the step is the line search's, or ``lr`` at every iteration
+      without it; ``"inverse"`` (needs ``line_search=False``) is Byrd et al.'s α_k = β/k with
+      β = ``lr`` and k the iteration, counted from 1 over the whole run.
 
     Data plan: ``batch`` is the mini-batch (gradient and line search); ``curvature_batch`` is a
     separate sample of ``curvature_batch_size`` (a data hyperparameter read by the runner;
@@ -88,8 +94,15 @@ class SQN(FlatOptimizer):
         ls_c: float = 0.1,
         ls_backtrack: float = 0.5,
         ls_max_trials: int = 20,
+        step_schedule: str = "constant",
     ) -> None:
         step_hparams = line_search_hparams(lr, line_search, ls_c, ls_backtrack, ls_max_trials)
+        if step_schedule not in STEP_SCHEDULES:
+            raise ValueError(
+                f"step_schedule must be one of {', '.join(STEP_SCHEDULES)}, got {step_schedule!r}"
+            )
+        if step_schedule == "inverse" and line_search:
+            raise ValueError("step_schedule 'inverse' is a step size: it needs line_search false")
         if memory < 1:
             raise ValueError(f"memory must be at least 1, got {memory}")
         if update_interval < 1:
@@ -103,6 +116,7 @@ class SQN(FlatOptimizer):
             update_interval=update_interval,
             curvature=curvature,
             min_curvature=min_curvature,
+            step_schedule=step_schedule,
             **step_hparams,
         )
         super().__init__(params, defaults)
@@ -142,8 +156,10 @@ class SQN(FlatOptimizer):
         loss0, g = objective.loss_and_grad(batch)
         s_list, y_list = state.get("s", []), state.get("y", [])
         direction = -two_loop_direction(g, s_list, y_list) if s_list else -g
-        # H is positive definite: no descent check (g^T p stays a tensor, no host sync)
-        self._line_search_move(objective, batch, w, loss0, g.dot(direction), direction)
+        if hp["step_schedule"] == "inverse":  # Byrd et al.'s alpha_k = beta / k
+            objective.set_flat_params(w + (hp["lr"] / iteration) * direction)
+        else:  # H is positive definite: no descent check (g^T p stays a tensor, no host sync)
+            self._line_search_move(objective, batch, w, loss0, g.dot(direction), direction)
 
         # Average of the iterates x_k at which the gradients were taken (Byrd et al., Alg. 1).
         x_sum = state.get("x_sum")
