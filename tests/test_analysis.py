@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -15,6 +16,8 @@ from secondorder.analysis import findings, paper
 from secondorder.analysis.panels import curve_label
 from secondorder.cost import CostCounters
 from secondorder.spec import DATASETS
+from secondorder.study.artifacts import HEADLINE_COUNTS, KINDS
+from secondorder.training import record
 
 COUNTERS = list(CostCounters().as_dict())
 
@@ -101,6 +104,17 @@ def write_run(
         else None,
     }
     (run_dir / "summary.json").write_text(json.dumps(summary))
+    return run_dir
+
+
+def write_failed_run(root: Path, **setting: Any) -> Path:
+    """A tuning run that raised, as secondorder.study.tuning.record_failure records it: a
+    summary with status failed and the error but no environment, a metrics.csv without rows."""
+    run_dir = write_run(root, losses=[2.3], **setting)
+    spec = json.loads((run_dir / "summary.json").read_text())["spec"]
+    failure = {"run_id": run_dir.name, "spec": spec, "status": "failed", "error": "E: overflow"}
+    (run_dir / "summary.json").write_text(json.dumps(failure))
+    (run_dir / "metrics.csv").write_text(record.metrics_csv([]))
     return run_dir
 
 
@@ -643,3 +657,29 @@ def test_headline_metrics_count_untuned_runs(tmp_path):
         assert (untuned["runs"], untuned["untuned_runs"], untuned["diverged_runs"]) == (1, 1, 0)
         assert metrics[name]["mnist-lenet-tanh-standard-sgd-bs100"]["untuned_runs"] == 0
     assert metrics["table1"]["mnist-lenet-tanh-standard-sqn-bs100"]["failed_runs"] == 0
+
+
+def test_every_kinds_headline_numbers_carry_the_counts_and_count_failed_runs(tmp_path):
+    """Per setting, each kind's numbers are its own (KINDS[kind].headline) and the shared
+    counts; a failed run is counted as failed, not as a healthy run."""
+    stops = {
+        "optimizer_steps": [0, 5, 10],
+        "cg_iterations": [0, 20, 40],
+        "cg_negative_curvature_stops": [0, 3, 6],
+    }
+    runs = [
+        write_run(tmp_path / "r", losses=[2.3, 0.36], accuracies=[0.5, 0.705]),
+        write_failed_run(tmp_path / "r", seed=1),
+        write_run(tmp_path / "r", optimizer="shg", losses=[2.3, 1.0, 0.5], columns=stops),
+    ]
+    analysis.aggregate(runs, tmp_path / "a.csv")
+    options = {"aggregated": tmp_path / "a.csv", "targets": {"mnist": 0.7}}
+    metrics = analysis.headline_metrics([{"name": k, "kind": k, **options} for k in KINDS])
+    for kind in KINDS:
+        assert metrics[kind], kind
+        for entry in metrics[kind].values():
+            assert set(HEADLINE_COUNTS) <= set(entry) <= {*KINDS[kind].headline, *HEADLINE_COUNTS}
+    for kind in ("loss_curves", "accuracy_table", "time_to_target"):
+        sgd = metrics[kind]["mnist-lenet-tanh-standard-sgd-bs100"]
+        assert [sgd[count] for count in HEADLINE_COUNTS] == [2, 0, 0, 1], kind
+    assert metrics["cg_diagnostics"]["mnist-lenet-tanh-standard-shg-bs100"]["failed_runs"] == 0

@@ -1,9 +1,11 @@
 """The artifact-kind registry (secondorder.study.artifacts) and the layout of every path
-(secondorder.study.layout): what the workflow wires from them, and (slow) a toy kind added
-through exactly the places the registry's docstring names, built by the real workflow."""
+(secondorder.study.layout): what the workflow and the analysis make of them, and (slow) a toy
+kind added through exactly the places the registry's docstring names, built and reported by
+the real workflow."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -12,8 +14,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from test_analysis import write_run
 from test_workflow import DATA, WORKFLOW_FILES, snakemake_env
 
+from secondorder import analysis
+from secondorder.analysis import metrics
+from secondorder.analysis.report import artifacts as report_artifacts
 from secondorder.study import artifacts, config, layout
 
 REPO = Path(__file__).resolve().parents[1]
@@ -66,6 +72,61 @@ def test_paths_are_written_once_and_take_wildcards():
     assert layout.log("train", "x") == "results/logs/train/x.log"
 
 
+def test_the_analysis_treats_only_registered_kinds_apart():
+    assert set(metrics.KIND_METRICS) <= set(artifacts.KINDS)
+    assert set(report_artifacts.KIND_BODIES) <= set(artifacts.KINDS)
+    with pytest.raises(ValueError, match="unknown artifact kind 'nope' for x"):
+        analysis.headline_metrics([{"name": "x", "kind": "nope", "aggregated": "a.csv"}])
+
+
+def test_an_artifact_of_a_kind_the_analysis_does_not_know_is_counted_and_shown(
+    tmp_path, monkeypatch
+):
+    """A registered kind with no function of its own in the analysis: its headline numbers are
+    the shared counts per setting, the report shows its figures and links its files."""
+    kind = artifacts.ArtifactKind(
+        name="run_count",
+        rule="run_count",
+        script="run_count.py",
+        folder="figures",
+        suffixes=("png", "md"),
+        shown={"png": "figure"},
+        section="Run counts",
+        headline=(),
+    )
+    monkeypatch.setitem(artifacts.KINDS, kind.name, kind)
+    runs = [
+        write_run(tmp_path / "r", losses=[2.3, 0.5]),
+        write_run(tmp_path / "r", seed=1, losses=[2.3, 9.0], status="diverged"),
+        write_run(tmp_path / "r", batch_size=50, losses=[2.3, 0.4]),
+    ]
+    csv = tmp_path / "results" / "aggregated" / "counts.csv"
+    analysis.aggregate(runs, csv)
+    outputs = [tmp_path / "results" / "figures" / f"counts.{suffix}" for suffix in kind.suffixes]
+    outputs[0].parent.mkdir(parents=True)
+    for path in outputs:
+        path.write_text("")
+    art = {"name": "counts", "kind": kind.name, "title": "Counts", "aggregated": csv}
+    report = tmp_path / "results" / "report.md"
+    analysis.write_report(
+        [{**art, "outputs": outputs}], report, metrics_json=tmp_path / "results" / "m.json"
+    )
+    counts = dict(zip(artifacts.HEADLINE_COUNTS, (2, 1, 0, 0), strict=True))
+    assert json.loads((tmp_path / "results" / "m.json").read_text())["counts"] == {
+        "mnist-lenet-tanh-standard-sgd-bs100": counts,
+        "mnist-lenet-tanh-standard-sgd-bs50": {**counts, "runs": 1, "diverged_runs": 0},
+    }
+    section = report.read_text().split("## Artifacts")[1].split("## Settings")[0]
+    assert section.strip().splitlines() == [
+        "### counts: Counts",
+        "",
+        "![Counts](figures/counts.png)",
+        "",
+        "Files: [counts.png](figures/counts.png), [counts.md](figures/counts.md); "
+        "data: [counts.csv](aggregated/counts.csv)",
+    ]
+
+
 # -- a toy kind: one registry entry, its analysis module, its glue script ---------------------
 
 TOY_ENTRY = """\
@@ -77,7 +138,7 @@ TOY_ENTRY = """\
             suffixes=("md",),
             shown={"md": "table"},
             section="Run counts",
-            headline=("runs",),
+            headline=(),
         ),
 """
 TOY_MODULE = '''\
@@ -153,7 +214,14 @@ def test_a_toy_artifact_kind_is_one_entry_one_module_and_one_script(tmp_path):
         re.M,
     )
 
-    made = snakemake("--cores", "1", "results/tables/counts.md")
+    made = snakemake("--cores", "1", layout.REPORT)
     assert made.returncode == 0, made.stderr[-3000:]
     assert (tmp_path / "results/tables/counts.md").read_text().splitlines()[2].startswith("1 runs")
     assert "1 runs ->" in (tmp_path / "results/logs/tables/counts.log").read_text()
+    # The report and the headline numbers take it as they are: its files, the shared counts.
+    report = (tmp_path / layout.REPORT).read_text()
+    assert "### counts: Runs of the toy kind" in report
+    files = "Files: [counts.md](tables/counts.md); data: [counts.csv](aggregated/counts.csv)"
+    assert files in report
+    (numbers,) = json.loads((tmp_path / layout.METRICS_JSON).read_text())["counts"].values()
+    assert numbers == {"runs": 1, "diverged_runs": 0, "untuned_runs": 0, "failed_runs": 0}

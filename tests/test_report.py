@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
-from test_analysis import DECREASING, write_run
+from test_analysis import DECREASING, write_failed_run, write_run
 
 from secondorder import analysis, study
 from secondorder.analysis import findings
@@ -92,7 +92,8 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> dict:
         },
     ]
     settings = study.load_config(REPO / "config" / "quick.yaml")
-    summaries = [d / "summary.json" for d in sgd + shg + gd + sr1 + cifar]
+    failed = [write_failed_run(runs, seed=2)]  # a tuning run that raised: no environment
+    summaries = [d / "summary.json" for d in sgd + shg + gd + sr1 + cifar + failed]
     found = analysis.write_report(
         artifacts,
         results / "report.md",
@@ -145,6 +146,18 @@ def test_report_facts_from_config_models_and_summaries(report):
     )  # lowest final loss, beyond the paper
     assert "![Figure 2](figures/fig2.png)" in text
     assert "| LeNet | 98.00 ± 1.41 | 99.2 | 70.00 | 69 |" in text
+
+
+def test_a_failed_run_is_counted_apart_from_the_devices_and_data(report):
+    """A failed run's summary records its error, not where it ran: neither a row of n/a among
+    the devices nor a data copy of unknown origin, but counted."""
+    text = (report["results"] / "report.md").read_text()
+    copies = text.split("## Data copies")[1].split("## Device and software")[0]
+    devices = text.split("## Device and software")[1].split("## Paper inconsistencies")[0]
+    assert "origin unknown" not in copies and copies.count("- MNIST") == 1
+    rows = [line for line in devices.splitlines() if re.match(r"^\| \d+ \|", line)]
+    assert len(rows) == 1 and rows[0].startswith("| 7 | cpu |")
+    assert "Not recorded for 1 run (1 failed)" in devices
 
 
 def test_links_resolve(report):

@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 from secondorder import atomic
 from secondorder.analysis.figures import save_figure
 from secondorder.analysis.records import read_aggregated
-from secondorder.analysis.rows import RUN_SETTING, count_runs
+from secondorder.analysis.rows import RUN_SETTING, count_failed, count_runs
 from secondorder.analysis.style import preset_ranks, preset_style, setting_label, sort_key
 from secondorder.training.record import Status
 
@@ -83,6 +83,8 @@ def diagnostics_summary(runs: pd.DataFrame) -> pd.DataFrame:
     summary["cg_iterations_per_step_max"] = grouped["cg_iterations_per_step"].max()
     summary["n_runs"] = grouped.size()
     summary["n_diverged"] = grouped["status"].apply(lambda s: count_runs(s, Status.DIVERGED))
+    summary["n_untuned"] = grouped["status"].apply(lambda s: count_runs(s, Status.UNTUNED))
+    summary["n_failed"] = grouped["status"].apply(count_failed)
     summary["method"] = grouped["method"].first()
     summary = summary.reset_index()
     return summary.sort_values(

@@ -14,6 +14,7 @@ import pandas as pd
 from secondorder.analysis.rows import (
     OTHER_AXES,
     RUN_SETTING_BY_PRESET,
+    count_failed,
     count_runs,
     hparams_of,
     loss_column,
@@ -41,6 +42,7 @@ class Curve:
     fixed_step: bool = False  # a line-search method run with a fixed step (line_search: false)
     columns: tuple[str, ...] = ()  # names of the key's values (the figure's line columns)
     n_untuned: int = 0  # runs recorded but not trained: their search excluded every point
+    n_failed: int = 0  # runs that raised (a failed tuning run's record), or ended unknown
 
     @property
     def n_diverged(self) -> int:
@@ -106,6 +108,7 @@ def _build_curve(
                 times.append(float(last["train_time_s"]) / float(last["epoch"]))
         elif run["status"].iloc[0] == Status.DIVERGED:
             diverged.append((float("nan"), float("nan")))
+    statuses = runs.groupby("run_id")["status"].first()
     stats = (
         good.groupby("iteration")
         .agg(
@@ -131,7 +134,8 @@ def _build_curve(
         time_per_epoch=float(np.mean(times)) if times else float("nan"),
         fixed_step=_fixed_step(runs),
         columns=tuple(columns),
-        n_untuned=count_runs(runs.groupby("run_id")["status"].first(), Status.UNTUNED),
+        n_untuned=count_runs(statuses, Status.UNTUNED),
+        n_failed=count_failed(statuses),
     )
 
 

@@ -20,7 +20,13 @@ import pandas as pd
 from secondorder import atomic
 from secondorder.analysis import paper
 from secondorder.analysis.records import read_aggregated
-from secondorder.analysis.rows import OTHER_AXES, RUN_SETTING_BY_PRESET, count_runs, varying
+from secondorder.analysis.rows import (
+    OTHER_AXES,
+    RUN_SETTING_BY_PRESET,
+    count_failed,
+    count_runs,
+    varying,
+)
 from secondorder.analysis.style import (
     dataset_label,
     is_missing,
@@ -115,6 +121,7 @@ def time_summary(runs: pd.DataFrame) -> pd.DataFrame:
                 "n_reached": len(reached),
                 "n_diverged": count_runs(group["status"], Status.DIVERGED),
                 "n_untuned": count_runs(group["status"], Status.UNTUNED),
+                "n_failed": count_failed(group["status"]),
                 "seconds_mean": reached.mean() if len(reached) else np.nan,
                 "seconds_std": reached.std(ddof=1) if len(reached) > 1 else np.nan,
                 "seconds_min": reached.min() if len(reached) else np.nan,

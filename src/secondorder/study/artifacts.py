@@ -3,7 +3,9 @@
 Each :class:`ArtifactKind` says what its artifacts are made of and how the workflow and the
 reports treat them; the kinds differ only in these values. The Snakefile wires one rule per kind
 from :data:`KINDS` (its outputs, script, wildcard constraint and report captions), the config
-accepts exactly these names, and the analysis draws, reports and summarises each kind.
+accepts exactly these names, and the claims report and results/metrics.json show an artifact of
+any kind (its files; its headline numbers, at least :data:`HEADLINE_COUNTS`), some kinds with
+more (secondorder.analysis.metrics, secondorder.analysis.report.artifacts).
 
 Adding a kind is one entry of :data:`KINDS`, its analysis module (the function that turns the
 artifact's aggregated CSV into its files) and its glue script (``workflow/scripts/<script>``,
@@ -19,9 +21,10 @@ from typing import Any
 
 from secondorder.study import layout
 
-# Counts that every kind's headline numbers carry beside its own (a diverged preset cannot pass
-# for a healthy one).
-HEADLINE_COUNTS = ("runs", "diverged_runs")
+# Counts that every kind's headline numbers carry per setting beside its own, how its runs
+# ended (a diverged, untuned or failed preset cannot pass for a healthy one); a kind without
+# numbers of its own has these alone.
+HEADLINE_COUNTS = ("runs", "diverged_runs", "untuned_runs", "failed_runs")
 
 
 @dataclass(frozen=True)
@@ -34,8 +37,8 @@ class ArtifactKind:
     folder: str  # where its files go: results/<folder>/<artifact>.<suffix>
     suffixes: tuple[str, ...]  # one file per suffix, also the names of the rule's outputs
     shown: Mapping[str, str]  # suffix -> content label, for the files Snakemake's report shows
-    section: str  # title of the kind's section in the reports
-    headline: tuple[str, ...]  # its numbers per setting in results/metrics.json
+    section: str  # its section (category) in Snakemake's report
+    headline: tuple[str, ...]  # its own numbers per setting in results/metrics.json
     options: tuple[str, ...] = ("title",)  # the artifact's settings its function takes
     presets: bool = False  # its function also takes the presets' methods (fixed line colours)
     caption: str = "artifact.rst"  # its caption in Snakemake's report (workflow/report/)
@@ -66,7 +69,7 @@ KINDS: dict[str, ArtifactKind] = {
             suffixes=("md", "tex", "csv"),
             shown={"csv": "table"},
             section="Accuracy tables",
-            headline=("best_test_accuracy", "failed_runs"),
+            headline=("best_test_accuracy",),
             caption="accuracy_table.rst",
         ),
         ArtifactKind(

@@ -81,9 +81,9 @@ def write_report(
 ) -> list[Finding]:
     """The claims report (and, optionally, its HTML page and the DVC metrics JSON).
 
-    Each artifact is a mapping with keys: name, kind ("loss_curves" | "accuracy_table" |
-    "time_to_target" | "cg_diagnostics"), title, aggregated (CSV path), outputs (paths of its
-    files), and its kind's options (x, lines, panels; targets).
+    Each artifact is a mapping with keys: name, kind (one of secondorder.study.artifacts.KINDS),
+    title, aggregated (CSV path), outputs (paths of its files), and its kind's options (x,
+    lines, panels; targets).
     `settings`: the study config (seeds, device, run, model_defaults, optimizers, tuning);
     `summaries`: the runs' summary.json files (data checksums, device and software).
     `tuning`: the tuning stage's Markdown table, sensitivity figures, search settings and

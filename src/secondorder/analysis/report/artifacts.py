@@ -1,9 +1,10 @@
-"""The report's artifacts (each figure or table as it is, with its files and data) and what
-in them is beyond the paper (other methods, variants and x axes; the lowest final losses)."""
+"""The report's artifacts (each figure or table as it is, with its files and data; an
+artifact of any kind, some kinds with more: :data:`KIND_BODIES`) and what in them is beyond the
+paper (other methods, variants and x axes; the lowest final losses)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,22 +19,50 @@ from secondorder.analysis.report.document import Study, artifact_heading, joined
 from secondorder.analysis.style import optimizer_label
 
 
+def _figures(study: Study, art: Mapping[str, Any], outputs: list[Path]) -> list[str]:
+    """Its PNG figures, inline."""
+    title = art.get("title", art["name"])
+    return [f"![{title}]({study.rel(p)})" for p in outputs if p.suffix == ".png"]
+
+
+def _tables(study: Study, art: Mapping[str, Any], outputs: list[Path]) -> list[str]:
+    """Its Markdown tables, as they are."""
+    return [p.read_text().rstrip() for p in outputs if p.suffix == ".md" and p.exists()]
+
+
+def _figures_and_x(study: Study, art: Mapping[str, Any], outputs: list[Path]) -> list[str]:
+    """Its figures, then what their x axis measures."""
+    return [*_figures(study, art, outputs), "", X_DESCRIPTIONS.get(art.get("x", "epoch"), "")]
+
+
+def _figures_and_tables(study: Study, art: Mapping[str, Any], outputs: list[Path]) -> list[str]:
+    """Its figures, then its tables."""
+    return [*_figures(study, art, outputs), *_tables(study, art, outputs)]
+
+
+# What the report shows of an artifact between its heading and the links to its files: its
+# figures inline, or for these kinds (of secondorder.study.artifacts.KINDS) more.
+KIND_BODIES: dict[str, Callable[[Study, Mapping[str, Any], list[Path]], list[str]]] = {
+    "loss_curves": _figures_and_x,
+    "accuracy_table": _tables,
+    "time_to_target": _figures_and_tables,
+    "cg_diagnostics": _figures_and_tables,
+}
+
+
 def _artifact(study: Study, art: Mapping[str, Any]) -> list[str]:
-    """Its heading, its figures or tables, then links to its files and its data."""
-    kind, title = art["kind"], art.get("title", art["name"])
+    """Its heading, what its kind shows of it, then links to its files and its data."""
     outputs = [Path(p) for p in art.get("outputs", [])]
-    lines = [f"### {artifact_heading(art)}", ""]
-    if kind == "loss_curves":
-        lines += [f"![{title}]({study.rel(p)})" for p in outputs if p.suffix == ".png"]
-        lines += ["", X_DESCRIPTIONS.get(art.get("x", "epoch"), "")]
-    elif kind == "accuracy_table":
-        lines += [p.read_text().rstrip() for p in outputs if p.suffix == ".md" and p.exists()]
-    else:  # time_to_target, cg_diagnostics: their figure or table, shown as they are
-        lines += [f"![{title}]({study.rel(p)})" for p in outputs if p.suffix == ".png"]
-        lines += [p.read_text().rstrip() for p in outputs if p.suffix == ".md" and p.exists()]
+    body = KIND_BODIES.get(art["kind"], _figures)(study, art, outputs)
     files = ", ".join(f"[{p.name}]({study.rel(p)})" for p in outputs)
     data = Path(art["aggregated"])
-    return [*lines, "", f"Files: {files}; data: [{data.name}]({study.rel(data)})"]
+    return [
+        f"### {artifact_heading(art)}",
+        "",
+        *body,
+        *([""] if body else []),
+        f"Files: {files}; data: [{data.name}]({study.rel(data)})",
+    ]
 
 
 def artifacts_section(study: Study) -> list[str]:

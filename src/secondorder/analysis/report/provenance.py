@@ -1,11 +1,13 @@
 """Where the report's numbers come from: how we completed the paper's models (from the model
-code's docstrings), the data copies (their MD5) and the devices and software that ran."""
+code's docstrings), the data copies (their MD5) and the devices and software that ran (as the
+runs' summaries record them; a failed run's records none, and is counted apart)."""
 
 from __future__ import annotations
 
 import ast
 import importlib.util
 import json
+from collections import Counter
 from pathlib import Path
 
 from secondorder.analysis.report.document import Study, md_table
@@ -50,10 +52,33 @@ def model_completions_section(study: Study) -> list[str]:
     return lines
 
 
+def _recorded(study: Study) -> list[dict]:
+    """The runs' summaries that record where they ran: a failed run's holds its error, no
+    environment."""
+    return [summary for summary in study.summaries if summary.get("environment")]
+
+
+def _unrecorded(study: Study) -> list[str]:
+    """How many runs recorded no environment, by how they ended (not dropped silently)."""
+    statuses = Counter(
+        str(summary.get("status", "unknown"))
+        for summary in study.summaries
+        if not summary.get("environment")
+    )
+    n = sum(statuses.values())
+    if not n:
+        return []
+    how = ", ".join(f"{count} {status}" for status, count in sorted(statuses.items()))
+    return [
+        f"Not recorded for {n} run{'s' if n > 1 else ''} ({how}): a run that failed records "
+        "its error, not where it ran."
+    ]
+
+
 def data_copies_section(study: Study) -> list[str]:
     seen: dict[str, dict] = {}
-    for summary in study.summaries:
-        data = (summary.get("environment") or {}).get("data") or {}
+    for summary in _recorded(study):
+        data = summary["environment"].get("data") or {}
         name = data.get("name") or summary.get("spec", {}).get("dataset", "?")
         seen.setdefault(
             json.dumps([name, data.get("files", {})], sort_keys=True), data | {"name": name}
@@ -76,12 +101,13 @@ def data_copies_section(study: Study) -> list[str]:
 
 def device_and_software_section(study: Study) -> list[str]:
     combos: dict[tuple, int] = {}
-    for summary in study.summaries:
-        env = summary.get("environment") or {}
+    for summary in _recorded(study):
+        env = summary["environment"]
         key = tuple(str(env.get(k, "n/a")) for k in SOFTWARE_KEYS)
         combos[key] = combos.get(key, 0) + 1
+    unrecorded = _unrecorded(study)
     if not combos:
-        return ["Not recorded."]
+        return unrecorded or ["Not recorded."]
     header = (
         "Runs",
         "Device",
@@ -92,4 +118,5 @@ def device_and_software_section(study: Study) -> list[str]:
         "Platform",
         "Commit",
     )
-    return md_table(header, [(str(n), *key) for key, n in sorted(combos.items())])
+    table = md_table(header, [(str(n), *key) for key, n in sorted(combos.items())])
+    return [*table, *([""] if unrecorded else []), *unrecorded]
