@@ -8,16 +8,20 @@ used (the report links the artifacts that show them).
 
 Conventions of every rule:
 
-- a run that diverged has an infinite loss from the point where its record ends (the paper's
-  Figure 12 depends on counting an explosion as a failure, not as a shorter curve);
-- seeds are summarised by their mean and min-max range, and a difference counts only beyond a
-  relative margin (:mod:`~secondorder.analysis.findings.thresholds`);
+- a verdict "holds" or "does not hold" only when the effect is larger than the seed-to-seed
+  variation (:mod:`~.decisions`, whose :data:`~.decisions.RULE_TEXT` the report can print); a
+  claim of no effect needs positive evidence (the seeds inside an equivalence margin);
+- a run that diverged, or was left untuned (every tuning point excluded: the method could not
+  be tuned), is an outcome: an infinite loss from where its record ends, listed in the tables;
+  a run that failed (crashed) is listed as such and not counted;
 - a setting with no runs for a finding is "inconclusive: not in this study", listed, not hidden.
 
 What they share, one module per idea: :mod:`~.verdicts` (the Finding type and how verdicts
-combine), :mod:`~.thresholds`, :mod:`~.selection` (which runs count), :mod:`~.curves` (losses on
-shared epochs, seed statistics), :mod:`~.against_sgd` and :mod:`~.effects` (the comparisons
-of several findings), :mod:`~.text` (how their tables write numbers).
+combine), :mod:`~.thresholds` (with :data:`~.thresholds.THRESHOLDS`, each with its reason),
+:mod:`~.decisions` (seed samples and the decisions on them), :mod:`~.selection` (which runs
+count), :mod:`~.failures` (how failed runs are listed), :mod:`~.curves` (losses on shared
+epochs), :mod:`~.against_sgd` and :mod:`~.effects` (the comparisons of several findings),
+:mod:`~.text` (how their tables write numbers).
 """
 
 from __future__ import annotations
@@ -26,19 +30,26 @@ import pandas as pd
 
 from secondorder.analysis.findings import (
     batch_size,
+    drn,
     gd,
     line_search,
+    link_order,
     links,
+    per_dataset,
     per_epoch,
+    run_time,
+    sgd_batches,
     table1,
     wall_time,
 )
+from secondorder.analysis.findings.decisions import RULE_TEXT
 from secondorder.analysis.findings.selection import is_beyond_paper, paper_rows
 from secondorder.analysis.findings.thresholds import (
     GRID_POINTS,
     LOSS_MARGIN,
     MOST_OF_CURVE,
     TABLE1_TOLERANCE_PP,
+    THRESHOLDS,
     TIME_MARGIN,
 )
 from secondorder.analysis.findings.verdicts import (
@@ -50,7 +61,6 @@ from secondorder.analysis.findings.verdicts import (
     Finding,
 )
 from secondorder.analysis.records import CONTEXT_COLUMNS, SPEC_COLUMNS
-from secondorder.analysis.rows import TRAINED
 
 __all__ = [
     "FAILS",
@@ -59,7 +69,9 @@ __all__ = [
     "LOSS_MARGIN",
     "MOST_OF_CURVE",
     "NOT_IN_STUDY",
+    "RULE_TEXT",
     "TABLE1_TOLERANCE_PP",
+    "THRESHOLDS",
     "TIME_MARGIN",
     "UNCLEAR",
     "VERDICTS",
@@ -75,25 +87,30 @@ EMPTY_COLUMNS = (*SPEC_COLUMNS, *CONTEXT_COLUMNS, "epoch", "iteration", "train_t
 
 
 def check_all(rows: pd.DataFrame, *, times: pd.DataFrame | None = None) -> list[Finding]:
-    """Every finding, in the report's order (the issue's six, then Table 1). `times`: the
-    Table 2 CSV when the study has one (else finding 3 computes it from the rows).
+    """Every finding, in the report's order (the paper's six major findings, each followed by
+    the claims of its figures, then Table 1). `times`: the Table 2 CSV when the study has one,
+    at its own targets (else finding 3 computes it from the rows at the paper's).
 
-    Only runs that trained (finished or diverged) count: a run that failed (crashed) or was
-    left untuned says nothing about its optimizer; the report's scale section counts it. Runs
-    beyond the paper (Adam, SHG with Gauss-Newton curvature or Levenberg-Marquardt damping:
-    :func:`is_beyond_paper`) do not count either: the findings are the paper's statements about
-    its own methods."""
-    if "status" in rows:
-        rows = rows[rows["status"].isin(TRAINED)]
+    Every run's status counts as the rules say (untuned and diverged: outcomes; failed:
+    listed, not counted). Runs beyond the paper (Adam, SHG with Gauss-Newton curvature or
+    Levenberg-Marquardt damping: :func:`is_beyond_paper`) do not count: the findings are the
+    paper's statements about its own methods."""
     if rows.empty or not {"epoch", "train_loss", "test_accuracy"} <= set(rows):
         rows = pd.DataFrame(columns=[*EMPTY_COLUMNS, "train_loss", "test_accuracy"])
     rows = paper_rows(rows)
     return [
         per_epoch.check(rows),
+        per_dataset.check_mnist(rows),
+        per_dataset.check_cifar10(rows),
         gd.check(rows),
         wall_time.check(rows, times),
+        run_time.check(rows),
         batch_size.check(rows),
+        sgd_batches.check(rows),
         links.check(rows),
+        drn.check_shg(rows),
+        link_order.check(rows),
+        drn.check_quasi_newton(rows),
         line_search.check(rows),
         table1.check(rows),
     ]

@@ -7,17 +7,19 @@ import pandas as pd
 
 from secondorder.analysis import paper
 from secondorder.analysis.findings.curves import run_curves
-from secondorder.analysis.findings.effects import EFFECT_COLUMNS, effect_verdict, effects
-from secondorder.analysis.findings.selection import runs_table
+from secondorder.analysis.findings.decisions import claim_lower, claim_not_above
+from secondorder.analysis.findings.effects import EFFECT_COLUMNS, effects
+from secondorder.analysis.findings.failures import failed_where, note_failed
+from secondorder.analysis.findings.selection import runs_table, split_failed
 from secondorder.analysis.findings.text import setting_label
-from secondorder.analysis.findings.thresholds import LOSS_MARGIN
+from secondorder.analysis.findings.thresholds import EQUIVALENCE_MARGIN, LOSS_MARGIN
 from secondorder.analysis.findings.verdicts import (
     UNCLEAR,
     Finding,
     all_of,
-    count_text,
     majority,
     not_in_study,
+    part_text,
 )
 from secondorder.analysis.rows import loss_column
 from secondorder.spec import GRID_AXES
@@ -35,18 +37,29 @@ def check(rows: pd.DataFrame) -> Finding:
         key="f4",
         title="Larger batches help SHG more than SGD, and do not help SQN and SR1",
         paper="Abstract; Section 4.2; Figures 6-8",
-        rule="Per setting and method: loss / SGD's loss at the last common epoch, at the "
-        "smallest and the largest shared batch size. SHG: the ratio falls by "
-        f">{LOSS_MARGIN:.0%} -> holds, rises by that -> does not hold, else inconclusive. "
-        f"SQN, SR1: falls by >{LOSS_MARGIN:.0%} -> does not hold, else holds. Each part "
-        "(SHG; quasi-Newton): majority; the finding: both parts.",
+        rule="Per setting and method: loss / SGD's loss at the last common epoch, per seed "
+        "(paired with SGD's seed), at the smallest and the largest shared batch size; a "
+        "diverged or untuned run: infinite loss. SHG (an effect): the ratio falls by "
+        f">{LOSS_MARGIN:.0%} beyond the seed variation -> holds; the seeds rule such a fall "
+        "out -> does not hold; else inconclusive. SQN, SR1 (no benefit: positive evidence "
+        "needed): every seed's ratio at the small batch at most "
+        f"{EQUIVALENCE_MARGIN:.0%} above every seed's at the large one, or clearly below it -> "
+        f"holds; above by more than {EQUIVALENCE_MARGIN:.0%} beyond the seed variation (the "
+        "large batch helped) -> does not hold; else inconclusive. Each part (SHG; "
+        "quasi-Newton): majority; the finding: both parts.",
         verdict=UNCLEAR,
         summary="",
         columns=EFFECT_COLUMNS,
     )
+    rows, failed = split_failed(rows)
     runs = runs_table(rows)
-    runs = runs[~runs["fixed_step"]] if len(runs) else runs
+    runs = runs[~runs["fixed_step"] & ~runs["gradient_variant"]]
     curves = run_curves(rows[rows["run_id"].isin(set(runs["run_id"]))], loss_column(rows))
+    multi = runs  # the settings run at two batch sizes or more
+    if len(runs):
+        multi = runs[runs.groupby(GROUP_COLUMNS)["batch_size"].transform("nunique") >= 2]
+    failed = failed_where(failed, multi, GROUP_COLUMNS)
+    failed = failed[failed["method"].isin(("sgd", *paper.SECOND_ORDER_METHODS))]
     shg, quasi, used = [], [], set()
     for key, group in runs.groupby(GROUP_COLUMNS, sort=True):
         setting = setting_label(dict(zip(GROUP_COLUMNS, key, strict=True)), GROUP_COLUMNS)
@@ -61,17 +74,20 @@ def check(rows: pd.DataFrame) -> Finding:
             for effect in effects(curves, small, large, (own["method"].iloc[0],)):
                 if effect.preset != preset:
                     continue
-                verdict = effect_verdict(effect, "down")
+                if effect.method == "shg":  # helped: the ratio falls
+                    verdict = claim_lower(effect.after, effect.before)
+                else:  # not helped: the ratio before no higher than after
+                    verdict = claim_not_above(effect.before, effect.after)
                 (shg if effect.method == "shg" else quasi).append(verdict)
                 finding.rows.append(effect.row(setting, change, verdict))
                 used |= set(effect.run_ids)
     if not shg and not quasi:
-        return not_in_study(finding, "no method run with SGD at two or more batch sizes")
+        what = "no method run with SGD at two or more batch sizes"
+        return note_failed(not_in_study(finding, what), failed, [*GROUP_COLUMNS[2:], "batch_size"])
     parts = [majority(shg), majority(quasi)]
     finding.verdict = all_of(parts)
     finding.summary = (
-        f"SHG: {parts[0]} ({count_text(shg, 'settings')}); quasi-Newton: {parts[1]} "
-        f"({count_text(quasi, 'settings')})"
+        f"{part_text('SHG', shg, 'settings')}; {part_text('quasi-Newton', quasi, 'settings')}"
     )
     finding.run_ids = frozenset(used)
-    return finding
+    return note_failed(finding, failed, [*GROUP_COLUMNS[2:], "batch_size"])

@@ -1,8 +1,9 @@
-"""Each run's training loss on a shared grid of epochs, seed statistics, and one curve
-against a reference curve.
+"""Each run's training loss on a shared grid of epochs, the seeds' losses at one epoch, and one
+curve against a reference curve.
 
-A run that diverged has an infinite loss from the point where its record ends (the paper's
-Figure 12 depends on counting an explosion as a failure, not as a shorter curve).
+A run that diverged, or was left untuned, has an infinite loss from the point where its record
+ends (the paper's Figure 12 depends on counting an explosion as a failure, not as a shorter
+curve; a method that could not be tuned did not train).
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from secondorder.analysis.findings.text import stats_text
+from secondorder.analysis.findings.decisions import Sample, claim_lower
 from secondorder.analysis.findings.thresholds import GRID_POINTS, LOSS_MARGIN, MOST_OF_CURVE
-from secondorder.analysis.style import is_missing
+from secondorder.analysis.findings.verdicts import FAILS, HOLDS
 from secondorder.training.record import Status
 
 
@@ -24,7 +25,15 @@ from secondorder.training.record import Status
 class RunCurve:
     epoch: np.ndarray  # finite logging points, epoch > 0, in order
     loss: np.ndarray
-    diverged: bool
+    status: str
+    seed: int
+
+    @property
+    def infinite_after_end(self) -> bool:
+        """A run that diverged, or that was left untuned (every tuning point excluded: the
+        method could not be made to train): its loss is infinite after its last point, and
+        everywhere when it has none."""
+        return self.status in (Status.DIVERGED, Status.UNTUNED)
 
 
 def run_curves(rows: pd.DataFrame, loss: str) -> dict[str, RunCurve]:
@@ -34,8 +43,9 @@ def run_curves(rows: pd.DataFrame, loss: str) -> dict[str, RunCurve]:
         run = run.sort_values("epoch")
         epoch, value = run["epoch"].to_numpy(float), run[loss].to_numpy(float)
         ok = np.isfinite(epoch) & np.isfinite(value) & (epoch > 0)
+        first = run.iloc[0]
         curves[str(run_id)] = RunCurve(
-            epoch[ok], value[ok], bool((run["status"] == Status.DIVERGED).any())
+            epoch[ok], value[ok], str(first["status"]), int(first["seed"])
         )
     return curves
 
@@ -47,19 +57,19 @@ def common_range(curves: Iterable[RunCurve]) -> tuple[float, float] | None:
     if not curves:
         return None
     start = max(c.epoch[0] for c in curves)
-    ends = [c.epoch[-1] for c in curves if not c.diverged] or [c.epoch[-1] for c in curves]
-    end = min(ends)
+    ends = [c.epoch[-1] for c in curves if not c.infinite_after_end]
+    end = min(ends or [c.epoch[-1] for c in curves])
     return (start, end) if end >= start else None
 
 
 def loss_at(curve: RunCurve, epochs: np.ndarray) -> np.ndarray:
-    """Linear interpolation; infinite after the end of a diverged run (and for a diverged run
+    """Linear interpolation; infinite after the end of a diverged or untuned run (and for one
     without finite points), NaN outside a finished run's range."""
     if not len(curve.epoch):
-        return np.full(len(epochs), math.inf if curve.diverged else math.nan)
+        return np.full(len(epochs), math.inf if curve.infinite_after_end else math.nan)
     values = np.interp(epochs, curve.epoch, curve.loss, left=math.nan, right=math.nan)
     beyond = epochs > curve.epoch[-1] + 1e-9
-    values[beyond] = math.inf if curve.diverged else math.nan
+    values[beyond] = math.inf if curve.infinite_after_end else math.nan
     return values
 
 
@@ -67,77 +77,67 @@ def epoch_grid(start: float, end: float, points: int = GRID_POINTS) -> np.ndarra
     return np.linspace(start, end, points) if end > start else np.array([end])
 
 
-@dataclass
-class Stats:
-    """Seed statistics of a loss at one or more epochs: mean, min and max over runs."""
-
-    mean: np.ndarray
-    low: np.ndarray
-    high: np.ndarray
-    n: int
-
-    def text(self, i: int = -1) -> str:
-        return stats_text(self.mean[i], self.low[i], self.high[i], self.n)
-
-
-def seed_stats(curves: Sequence[RunCurve], epochs: np.ndarray) -> Stats:
-    values = np.array([loss_at(c, epochs) for c in curves])
+def mean_at(curves: Sequence[RunCurve], epochs: np.ndarray) -> np.ndarray:
+    """The seed mean of the losses at `epochs` (infinite where a seed is)."""
     with np.errstate(invalid="ignore"):
-        return Stats(values.mean(axis=0), values.min(axis=0), values.max(axis=0), len(curves))
+        return np.array([loss_at(c, epochs) for c in curves]).mean(axis=0)
 
 
-def ratio(a: float, b: float) -> float:
-    """a / b with inf/inf and 0/0 undefined (NaN)."""
-    if (math.isinf(a) and math.isinf(b)) or b == 0 or is_missing(a) or is_missing(b):
-        return math.nan
-    return a / b
+def sample_at(curves: Sequence[RunCurve], epoch: float) -> Sample:
+    """The runs' losses at one epoch, one per seed, with how the unfinished ones ended."""
+    at = np.array([epoch])
+    return Sample.of(
+        {c.seed: float(loss_at(c, at)[0]) for c in curves},
+        [c.status for c in curves if c.status != Status.FINISHED],
+    )
 
 
-def direction(value: float, margin: float = LOSS_MARGIN) -> str:
-    """'up' / 'down' beyond the relative margin around 1, 'flat' within it, 'n/a' if undefined."""
-    if is_missing(value):
-        return "n/a"
-    if value > 1 + margin:
-        return "up"
-    if value < 1 - margin:
-        return "down"
-    return "flat"
+def end_samples(
+    a: Sequence[RunCurve], b: Sequence[RunCurve]
+) -> tuple[float, Sample, Sample] | None:
+    """The last epoch that both groups of runs share, and each group's losses there (None:
+    no run has a logging point)."""
+    span = common_range([*a, *b])
+    if span is None:
+        return None
+    return span[1], sample_at(a, span[1]), sample_at(b, span[1])
 
 
 @dataclass
 class CurveComparison:
-    """A method's seed-mean loss against a reference's at shared epochs."""
+    """A method's loss against a reference's on shared epochs, and at the last of them."""
 
     epochs: np.ndarray
-    method: Stats
-    reference: Stats
-    share_lower: float  # grid points where the method is lower by the margin
-    separated: bool  # at the last point: lower by the margin, and seed ranges apart
+    method: Sample  # at the last epoch
+    reference: Sample
+    share_lower: float  # grid points where the method's seed mean is lower by the margin
+    end: str  # claim_lower(method, reference) at the last epoch: a verdict
     outcome: str  # "lower" / "not lower" / "unclear"
 
 
 def compare_curves(
     method: Sequence[RunCurve], reference: Sequence[RunCurve], margin: float = LOSS_MARGIN
 ) -> CurveComparison | None:
-    """ "lower": lower by the margin at >= MOST_OF_CURVE of the grid and, at the last point,
-    by the margin with the seeds' ranges apart; "not lower": not lower by the margin at more
-    than half of the grid; else "unclear". None when the runs share no epochs."""
+    """ "lower": seed mean lower by the margin at >= MOST_OF_CURVE of the grid, and at the last
+    point lower beyond the seed variation (:func:`claim_lower`); "not lower": at the last point
+    the seeds rule a gain out, and the mean is lower at less than half of the grid; else
+    "unclear". None when no run has a logging point."""
     span = common_range([*method, *reference])
     if span is None:
         return None
     epochs = epoch_grid(*span)
-    ours, ref = seed_stats(method, epochs), seed_stats(reference, epochs)
     with np.errstate(invalid="ignore"):
-        lower = ours.mean < ref.mean * (1 - margin)
+        lower = mean_at(method, epochs) < mean_at(reference, epochs) * (1 - margin)
     share = float(lower.mean())
-    separated = bool(lower[-1] and ours.high[-1] < ref.low[-1])
-    if share >= MOST_OF_CURVE and separated:
+    ours, ref = sample_at(method, span[1]), sample_at(reference, span[1])
+    end = claim_lower(ours, ref, margin)
+    if share >= MOST_OF_CURVE and end == HOLDS:
         outcome = "lower"
-    elif share < 0.5:
+    elif share < 0.5 and end == FAILS:
         outcome = "not lower"
     else:
         outcome = "unclear"
-    return CurveComparison(epochs, ours, ref, share, separated, outcome)
+    return CurveComparison(epochs, ours, ref, share, end, outcome)
 
 
 def reference_curves(
@@ -154,6 +154,5 @@ def reference_curves(
     span = common_range([c for g in groups.values() for c in g])
     if span is None:
         return presets[0], groups[presets[0]]
-    end = np.array([span[1]])
-    best = min(presets, key=lambda p: float(seed_stats(groups[p], end).mean[0]))
+    best = min(presets, key=lambda p: sample_at(groups[p], span[1]).mean)
     return best, groups[best]

@@ -1,26 +1,22 @@
 """The shape shared by findings 4 and 5: how a change of setting (a larger batch, a ReLU, an
-identity link) moves each second-order method's loss relative to SGD's, and what the paper
-expects of SHG (an effect) and of the quasi-Newton methods (no such effect)."""
+identity link) moves each second-order method's loss relative to SGD's, per seed, so that the
+rules can ask whether the move is larger than the seed-to-seed variation."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
 from secondorder.analysis.findings.curves import (
     RunCurve,
     common_range,
-    direction,
-    ratio,
     reference_curves,
-    seed_stats,
+    sample_at,
 )
+from secondorder.analysis.findings.decisions import Sample, ratio_of
 from secondorder.analysis.findings.text import ratio_text
-from secondorder.analysis.findings.thresholds import LOSS_MARGIN
-from secondorder.analysis.findings.verdicts import FAILS, HOLDS, UNCLEAR
 from secondorder.analysis.style import optimizer_label
 
 EFFECT_COLUMNS = (
@@ -30,53 +26,51 @@ EFFECT_COLUMNS = (
     "At epoch",
     "Loss / SGD before",
     "Loss / SGD after",
-    "Change of ratio",
+    "Change of mean ratio",
     "Verdict",
 )
 
 
 @dataclass
 class Effect:
-    """A preset's loss relative to SGD's before and after a change of setting."""
+    """A preset's loss relative to SGD's before and after a change of setting, per seed
+    (paired with SGD's seed where both ran the same seeds)."""
 
     preset: str
     method: str
     epoch: float
-    before: float  # loss / SGD loss, seed means at `epoch`
-    after: float
+    before: Sample
+    after: Sample
     run_ids: list[str]
 
-    @property
-    def change(self) -> float:
-        return ratio(self.after, self.before)
-
     def row(self, setting: str, change: str, verdict: str) -> tuple[str, ...]:
+        moved = self.after.mean / self.before.mean if self.before.mean else float("nan")
         return (
             setting,
             change,
             optimizer_label(self.preset),
             f"{self.epoch:.3g}",
-            ratio_text(self.before),
-            ratio_text(self.after),
-            f"{ratio_text(self.change)} ({direction(self.change)})",
+            self.before.text(),
+            self.after.text(),
+            ratio_text(moved),
             verdict,
         )
 
 
-def _relative_loss(
+def relative_loss(
     curves: dict[str, RunCurve], group: pd.DataFrame, preset: str, epoch: float
-) -> float:
+) -> Sample:
+    """The preset's loss / SGD's in one setting at `epoch`, per seed."""
     own = [curves[r] for r in group.loc[group["optimizer"] == preset, "run_id"]]
     _, sgd = reference_curves(curves, group, "sgd")
-    at = np.array([epoch])
-    return ratio(float(seed_stats(own, at).mean[0]), float(seed_stats(sgd, at).mean[0]))
+    return ratio_of(sample_at(own, epoch), sample_at(sgd, epoch))
 
 
 def effects(
     curves: dict[str, RunCurve], before: pd.DataFrame, after: pd.DataFrame, methods: Sequence[str]
 ) -> list[Effect]:
     """Each preset of `methods` run in both settings (each with SGD), at the last epoch that
-    all these runs share (a diverged run counts as infinite loss there)."""
+    all these runs share (a diverged or untuned run counts as infinite loss there)."""
     out = []
     if not ((before["method"] == "sgd").any() and (after["method"] == "sgd").any()):
         return out
@@ -96,24 +90,9 @@ def effects(
                 preset,
                 method,
                 epoch,
-                _relative_loss(curves, before, preset, epoch),
-                _relative_loss(curves, after, preset, epoch),
+                relative_loss(curves, before, preset, epoch),
+                relative_loss(curves, after, preset, epoch),
                 list(used["run_id"]),
             )
         )
     return out
-
-
-def effect_verdict(effect: Effect, expected: str, margin: float = LOSS_MARGIN) -> str:
-    """SHG should show the `expected` direction ("up": worse relative to SGD, "down": better):
-    that direction holds, the opposite does not, no clear change is inconclusive. The
-    quasi-Newton methods should not: the expected direction does not hold, anything else
-    holds (an undefined ratio is inconclusive)."""
-    moved = direction(effect.change, margin)
-    if moved == "n/a":
-        return UNCLEAR
-    if effect.method == "shg":
-        if moved == expected:
-            return HOLDS
-        return UNCLEAR if moved == "flat" else FAILS
-    return FAILS if moved == expected else HOLDS

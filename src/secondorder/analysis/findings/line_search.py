@@ -5,19 +5,23 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pandas as pd
 
-from secondorder.analysis.findings.curves import (
-    common_range,
-    direction,
-    ratio,
-    run_curves,
-    seed_stats,
+from secondorder.analysis.findings.curves import end_samples, run_curves
+from secondorder.analysis.findings.decisions import (
+    Sample,
+    claim_at_least,
+    claim_not_above,
+    ratio_of,
 )
-from secondorder.analysis.findings.selection import differing_hparams, runs_table
-from secondorder.analysis.findings.text import ratio_text, setting_label
-from secondorder.analysis.findings.thresholds import LOSS_MARGIN
+from secondorder.analysis.findings.failures import failed_where, note_failed
+from secondorder.analysis.findings.selection import differing_hparams, runs_table, split_failed
+from secondorder.analysis.findings.text import setting_label
+from secondorder.analysis.findings.thresholds import (
+    DECISIVE_FACTOR,
+    EQUIVALENCE_MARGIN,
+    FIXED_STEP_FAILURE,
+)
 from secondorder.analysis.findings.verdicts import (
     FAILS,
     HOLDS,
@@ -31,7 +35,15 @@ from secondorder.analysis.rows import hparams_of, loss_column
 from secondorder.analysis.style import optimizer_label
 from secondorder.spec import GRID_AXES
 
-DIRECTION_VERDICT = {"up": HOLDS, "down": FAILS, "flat": UNCLEAR, "n/a": UNCLEAR}
+
+def fixed_step_verdict(fixed: Sample, searching: Sample) -> str:
+    """holds: the fixed step does not work (every seed at FIXED_STEP_FAILURE x its twin's loss
+    or above, beyond the seed variation; diverged or untuned: infinite); does not hold: it
+    works (no worse than the twin, :func:`claim_not_above`); else inconclusive (worse, but it
+    trains)."""
+    if claim_at_least(fixed, searching, FIXED_STEP_FAILURE) == HOLDS:
+        return HOLDS
+    return FAILS if claim_not_above(fixed, searching) == HOLDS else UNCLEAR
 
 
 def line_search_twin(
@@ -63,9 +75,14 @@ def check(rows: pd.DataFrame) -> Finding:
         key="f6",
         title="Second-order methods fail with a fixed learning rate; line search is essential",
         paper="Sections 3.4 and 4.4; Figure 12",
-        rule="Per setting and method: fixed-step loss / line-search loss at the last common "
-        f"epoch (diverged: infinite): above 1 + {LOSS_MARGIN:.0%} -> holds, below "
-        f"1 - {LOSS_MARGIN:.0%} -> does not hold, else inconclusive. The finding: majority.",
+        rule="Per setting and method: the fixed step's loss against its line-search twin's at "
+        "the last common epoch, per seed (diverged or untuned: infinite). Does not work: every "
+        f"seed at {FIXED_STEP_FAILURE:g}x the twin's or above, beyond the seed variation (one "
+        f"seed: {FIXED_STEP_FAILURE * DECISIVE_FACTOR:g}x, or diverged) -> holds; works: every "
+        "seed at most "
+        f"{EQUIVALENCE_MARGIN:.0%} above every seed of the twin, or clearly below -> does not "
+        "hold; else (worse, but it trains) inconclusive. The finding: majority (the paper: "
+        '"will not work on most of cases").',
         verdict=UNCLEAR,
         summary="",
         columns=(
@@ -79,10 +96,15 @@ def check(rows: pd.DataFrame) -> Finding:
             "Verdict",
         ),
     )
+    every = runs_table(rows)
+    rows, failed = split_failed(rows)
+    fixed_runs = every[every["fixed_step"].astype(bool)]  # their methods' failed runs list
+    failed = failed_where(failed, fixed_runs, [*GRID_AXES, "method"])
     runs = runs_table(rows)
-    fixed = runs[runs["fixed_step"]] if len(runs) else runs
+    fixed = runs[runs["fixed_step"].astype(bool)]
     if fixed.empty:
-        return not_in_study(finding, "no second-order run with a fixed learning rate")
+        what = "no second-order run with a fixed learning rate"
+        return note_failed(not_in_study(finding, what), failed, GRID_AXES)
     curves = run_curves(rows, loss_column(rows))
     runs_per_preset = runs["optimizer"].value_counts()
     verdicts, used = [], set()
@@ -98,13 +120,11 @@ def check(rows: pd.DataFrame) -> Finding:
         ls_ids = searching.loc[searching["optimizer"] == ls_preset, "run_id"]
         ls_curves = [curves[r] for r in ls_ids]
         own = [curves[r] for r in group["run_id"]]
-        span = common_range([*own, *ls_curves])
-        if span is None:
+        end = end_samples(own, ls_curves)
+        if end is None:
             continue
-        at = np.array([span[1]])
-        ours, theirs = seed_stats(own, at), seed_stats(ls_curves, at)
-        value = ratio(float(ours.mean[0]), float(theirs.mean[0]))
-        verdict = DIRECTION_VERDICT[direction(value)]
+        epoch, ours, theirs = end
+        verdict = fixed_step_verdict(ours, theirs)
         verdicts.append(verdict)
         lr = json.loads(group["hparams"].iloc[0]).get("lr")
         finding.rows.append(
@@ -113,17 +133,18 @@ def check(rows: pd.DataFrame) -> Finding:
                 f"{optimizer_label(preset)}" + (f" (lr {lr:g})" if lr is not None else ""),
                 optimizer_label(ls_preset)
                 + (f" (differs in {', '.join(differences)})" if differences else ""),
-                f"{span[1]:.3g}",
+                f"{epoch:.3g}",
                 ours.text(),
                 theirs.text(),
-                ratio_text(value),
+                ratio_of(ours, theirs).text(),
                 verdict,
             )
         )
         used |= set(group["run_id"])
         used |= set(ls_ids)
     if not verdicts:
-        return not_in_study(finding, "no fixed-step run with a line-search counterpart")
+        what = "no fixed-step run with a line-search counterpart"
+        return note_failed(not_in_study(finding, what), failed, GRID_AXES)
     if any(" (differs in " in row[2] for row in finding.rows):
         finding.rule += (
             " Where no line-search preset equals the fixed-step one but for the step length, "
@@ -132,4 +153,4 @@ def check(rows: pd.DataFrame) -> Finding:
     finding.verdict = majority(verdicts)
     finding.summary = count_text(verdicts, "settings")
     finding.run_ids = frozenset(used)
-    return finding
+    return note_failed(finding, failed, GRID_AXES)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from secondorder.analysis.findings.selection import main_settings
+from secondorder.analysis import paper
+from secondorder.analysis.findings.failures import note_failed
+from secondorder.analysis.findings.selection import main_settings, split_failed
 from secondorder.analysis.findings.thresholds import TABLE1_TOLERANCE_PP
 from secondorder.analysis.findings.verdicts import (
     FAILS,
@@ -37,37 +39,44 @@ def check(rows: pd.DataFrame) -> Finding:
         title="Fixed-learning-rate SGD reaches the paper's Table 1 best test accuracies",
         paper="Section 3.2; Table 1",
         rule=f"Per dataset and model: best test accuracy of SGD (mean over seeds) within "
-        f"{tolerance} percentage points of Table 1 -> holds; outside -> does not hold (at "
-        "reduced scale: inconclusive). The finding: majority.",
+        f"{tolerance} percentage points of Table 1 -> holds; outside, or a run diverged or "
+        "untuned (SGD did not get there) -> does not hold (at reduced scale: inconclusive). "
+        "The finding: majority.",
         verdict=UNCLEAR,
         shown_by=("accuracy_table",),
         summary="",
         columns=("Setting", "Ours (%)", "Paper (%)", "Difference", "Verdict"),
     )
     main = main_settings(rows)
-    sgd = main[main["method"] == "sgd"]
+    sgd, failed = split_failed(main[main["method"] == "sgd"])
     summary = accuracy_summary(sgd) if len(sgd) else pd.DataFrame()
     verdicts = []
     for row in summary.to_dict("records"):
-        if is_missing(row["paper_acc"]):
+        theirs = paper.TABLE1_ACCURACY.get((row["dataset"], row["model"]))
+        if theirs is None:
             continue
-        verdicts.append(entry_verdict(row))
         ours = row["best_acc_mean"]
         text = "n/a" if is_missing(ours) else f"{ours:.2f}"
         if row["n_seeds"] > 1 and not is_missing(ours):
             text += f" ({row['best_acc_min']:.2f}-{row['best_acc_max']:.2f})"
+        unfinished = row["n_diverged"] + row["n_untuned"]
+        if unfinished:  # an outcome: this SGD did not reach its accuracy
+            verdicts.append(UNCLEAR if reduced_scale(row) else FAILS)
+            text += f"; {row['n_diverged']} diverged, {row['n_untuned']} untuned"
+        else:
+            verdicts.append(entry_verdict(row))
         finding.rows.append(
             (
                 f"{dataset_label(row['dataset'])} / {model_label(row['model'])}",
                 text,
-                f"{row['paper_acc']:g}",
-                "n/a" if is_missing(ours) else f"{ours - row['paper_acc']:+.2f}",
+                f"{theirs:g}",
+                "n/a" if is_missing(ours) or unfinished else f"{ours - theirs:+.2f}",
                 verdicts[-1],
             )
         )
     if not verdicts:
-        return not_in_study(finding, "no SGD run of a Table 1 setting")
+        return note_failed(not_in_study(finding, "no SGD run of a Table 1 setting"), failed)
     finding.verdict = majority(verdicts)
     finding.summary = count_text(verdicts, "entries")
     finding.run_ids = frozenset(sgd["run_id"])
-    return finding
+    return note_failed(finding, failed)

@@ -1,4 +1,5 @@
-"""How the findings' tables write a setting, a seed statistic and a ratio."""
+"""How the findings' tables write a setting and a ratio (a seed sample writes itself:
+:meth:`~secondorder.analysis.findings.decisions.Sample.text`)."""
 
 from __future__ import annotations
 
@@ -23,17 +24,6 @@ def setting_label(key: dict | pd.Series, columns: Iterable[str] = GRID_AXES) -> 
         elif column != "variant" or value != "standard":
             parts.append(str(value))
     return ", ".join(parts)
-
-
-def stats_text(mean: float, low: float, high: float, n: int) -> str:
-    """'0.123 (0.12-0.13, 3 seeds)', 'diverged' for infinite means."""
-    if is_missing(mean):
-        return "n/a"
-    if math.isinf(mean):
-        return "diverged" if n == 1 or math.isinf(low) else f"diverged ({n} seeds, some)"
-    if n == 1:
-        return f"{mean:.4g}"
-    return f"{mean:.4g} ({low:.4g}-{high:.4g}, {n} seeds)"
 
 
 def ratio_text(value: float) -> str:

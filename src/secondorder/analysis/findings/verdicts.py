@@ -59,3 +59,10 @@ def count_text(verdicts: Sequence[str], what: str) -> str:
         f"hold in {sum(v == FAILS for v in verdicts)}, inconclusive in "
         f"{sum(v == UNCLEAR for v in verdicts)}"
     )
+
+
+def part_text(name: str, verdicts: Sequence[str], what: str) -> str:
+    """'SHG: holds (holds in 2 of 2 settings, ...)', or 'SHG: not in this study' without any."""
+    if not verdicts:
+        return f"{name}: {NOT_IN_STUDY}"
+    return f"{name}: {majority(verdicts)} ({count_text(verdicts, what)})"
