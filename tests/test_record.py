@@ -96,14 +96,20 @@ def test_a_record_of_other_code_data_or_spec_is_retrained(finished_run, monkeypa
     assert (out / "summary.json").exists() and (out / "model.pt").exists()
 
 
-def test_the_code_digest_follows_training_code_but_not_analysis_code(tmp_path):
-    (tmp_path / "optim").mkdir()
-    (tmp_path / "analysis").mkdir()
-    (tmp_path / "optim" / "sgd.py").write_text("x = 1\n")
-    (tmp_path / "analysis" / "figures.py").write_text("y = 1\n")
+def test_the_code_digest_follows_training_code_only(tmp_path):
+    """The library and the one-run layer decide a run's result; the study, the analysis and
+    the entry points do not, so editing them (adding an artifact kind) keeps every record."""
+    training = ["optim/sgd.py", "training/loop.py", "data/load.py", "spec.py", "models.py"]
+    other = ["analysis/figures.py", "study/artifacts.py", "study/plan.py", "cli.py", "glue.py"]
+    for name in training + other:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x = 1\n")
     digest = record.code_digest(tmp_path)
-    (tmp_path / "analysis" / "figures.py").write_text("y = 2\n")
+    for name in other:
+        (tmp_path / name).write_text("x = 2\n")
     assert record.code_digest(tmp_path) == digest
-    (tmp_path / "optim" / "sgd.py").write_text("x = 1  # a comment\n")
-    assert record.code_digest(tmp_path) != digest
+    for name in training:
+        (tmp_path / name).write_text("x = 1  # a comment\n")
+        assert record.code_digest(tmp_path) != digest, name
+        (tmp_path / name).write_text("x = 1\n")
     assert len(record.training_code_digest()) == 64

@@ -12,9 +12,11 @@ GPU-days. A record of another spec, other data or other training code is stale: 
 before training starts, so that a kill during the new training leaves no old record that could
 pass for the new one.
 
-The training code is every module of the package except :mod:`secondorder.analysis` (which only
-reads records). ``snakemake --forcerun train`` after an edit of the library therefore retrains;
-to retrain with unchanged code (e.g. to time it again), delete the run directory.
+The training code is the library and the one-run layer (:data:`TRAINING_CODE`): what can change
+a run's result. The study, the analysis and the entry points cannot (a run is its spec), so
+editing them keeps every record. ``snakemake --forcerun train`` after an edit of the training
+code therefore retrains; to retrain unchanged code (e.g. to time it again), delete the run
+directory.
 
 Torch-free at import (the analysis reads records): torch is imported inside the functions that
 need it.
@@ -217,6 +219,22 @@ def git_commit() -> str | None:
     return result.stdout.strip() or None if result.returncode == 0 else None
 
 
+# The modules and packages whose code a run's result depends on: the library, the one-run layer
+# and the leaves they share (paths relative to the package).
+TRAINING_CODE = (
+    "__init__.py",
+    "atomic.py",
+    "errors.py",
+    "curvature.py",
+    "cost.py",
+    "models.py",
+    "optim/",
+    "spec.py",
+    "data/",
+    "training/",
+)
+
+
 @functools.cache
 def training_code_digest() -> str:
     """sha256 over this package's training code (see :func:`code_digest`)."""
@@ -224,11 +242,12 @@ def training_code_digest() -> str:
 
 
 def code_digest(package: Path) -> str:
-    """sha256 over the names and bytes of a package's modules, ``analysis/`` excluded."""
+    """sha256 over the names and bytes of a package's training-code modules
+    (:data:`TRAINING_CODE`)."""
     digest = hashlib.sha256()
     for path in sorted(package.rglob("*.py")):
         relative = path.relative_to(package).as_posix()
-        if relative.startswith("analysis/"):
+        if not any(relative == part or relative.startswith(part) for part in TRAINING_CODE):
             continue
         digest.update(relative.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
