@@ -15,6 +15,8 @@ thin wrappers. It imports no torch. One module per idea:
   (:func:`accuracy_table`);
 - :mod:`~secondorder.analysis.time_to_target`: seconds to a target test accuracy next to the
   paper's Table 2 (:func:`time_to_target_table`);
+- :mod:`~secondorder.analysis.step_cost`: what one step and one epoch cost each method, in
+  gradient-equivalents (:func:`~secondorder.analysis.step_cost.step_cost_table`);
 - :mod:`~secondorder.analysis.cg_diagnostics`: what CG does inside SHG
   (:func:`plot_cg_diagnostics`);
 - :mod:`~secondorder.analysis.tuning_report`: every point the tuning stage tried, and how

@@ -22,6 +22,7 @@ from secondorder.analysis.cg_diagnostics import diagnostics_summary, run_diagnos
 from secondorder.analysis.panels import build_panels
 from secondorder.analysis.records import read_aggregated
 from secondorder.analysis.rows import RUN_SETTING, count_failed, count_runs
+from secondorder.analysis.step_cost import cost_summary, run_costs
 from secondorder.analysis.tables import accuracy_summary
 from secondorder.analysis.time_to_target import run_times, time_summary
 from secondorder.study.artifacts import HEADLINE_COUNTS, KINDS
@@ -132,6 +133,19 @@ def _cg_diagnostics(table: pd.DataFrame, artifact: Mapping[str, Any]) -> dict[st
     }
 
 
+def _step_cost(table: pd.DataFrame, artifact: Mapping[str, Any]) -> dict[str, Any]:
+    summary = cost_summary(run_costs(table))
+    return {
+        setting_key(row): _entry(
+            gradient_equivalents_per_step=_number(row["gradient_equivalents_per_step"], 4),
+            data_passes_per_epoch=_number(row["data_passes_per_epoch"], 4),
+            seconds_per_step=_number(row["seconds_per_step"], 6),
+            **_counts(row),
+        )
+        for row in summary.to_dict("records")
+    }
+
+
 # The kinds with headline numbers of their own (KINDS[kind].headline) beside the counts, and
 # the function that reads them from the artifact's rows and settings; any other kind has
 # run_counts.
@@ -140,6 +154,7 @@ KIND_METRICS: dict[str, Callable[[pd.DataFrame, Mapping[str, Any]], dict[str, An
     "accuracy_table": _accuracy_table,
     "time_to_target": _time_to_target,
     "cg_diagnostics": _cg_diagnostics,
+    "step_cost": _step_cost,
 }
 
 

@@ -109,6 +109,22 @@ KINDS: dict[str, ArtifactKind] = {
             presets=True,
             caption="cg_diagnostics.rst",
         ),
+        ArtifactKind(
+            name="step_cost",
+            rule="step_cost",
+            script="step_cost.py",
+            folder="tables",
+            suffixes=("md", "tex", "csv"),
+            shown={"csv": "table"},
+            section="Step cost",
+            headline=(
+                "gradient_equivalents_per_step",
+                "data_passes_per_epoch",
+                "seconds_per_step",
+            ),
+            options=("title", "beyond_paper"),
+            caption="step_cost.rst",
+        ),
     )
 }
 

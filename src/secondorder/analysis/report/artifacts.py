@@ -47,6 +47,7 @@ KIND_BODIES: dict[str, Callable[[Study, Mapping[str, Any], list[Path]], list[str
     "accuracy_table": _tables,
     "time_to_target": _figures_and_tables,
     "cg_diagnostics": _figures_and_tables,
+    "step_cost": _tables,
 }
 
 
