@@ -19,10 +19,12 @@ PACKAGE = REPO / "src" / "secondorder"
 # leave them as they are (a changed id would retrain, or orphan, every finished run).
 RUN_ID_DIGESTS = {
     # config.yaml: 1096 runs until fig09_authors_resnet20 (issue 19, item 7) added 196 new ones
-    # and fig12_byrd_inverse_step (item 3) 16; every earlier run id is unchanged.
+    # and fig12_byrd_inverse_step (item 3) 16; SGD's learning-rate grid per batch size (item 5)
+    # gave SGD's 24 final runs at batch 400-3200 new ids and added 20 tuning points (1328);
+    # every other run id is unchanged.
     "config/config.yaml": (
-        1308,
-        "abb71dbe78905c5dae716918c169b40422c4873130e819cd481b95c3d95573f6",
+        1328,
+        "df568f8826dda5d4b94224f849118a99504df46794b1b765e605a87f12451b1b",
     ),
     "config/quick.yaml": (65, "b5e781316e6d0355157e1dda3adc8a3b73b345c1871d7880127e651c887418c3"),
     "config/test.yaml": (7, "fa4bddd160f3ab70f315c42e38743d58a18ebee2c64d388a3e488301cdff7448"),

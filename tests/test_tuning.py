@@ -14,7 +14,16 @@ import pytest
 import torch
 
 from secondorder import data, glue, study
-from secondorder.analysis.tuning_report import sensitivity, trials_table, write_tuning_report
+from secondorder.analysis.report.document import Study
+from secondorder.analysis.report.protocol import tuning_section
+from secondorder.analysis.tuning_report import (
+    budget_table,
+    edge_winners,
+    read_trials_table,
+    sensitivity,
+    trials_table,
+    write_tuning_report,
+)
 from secondorder.errors import ConfigError
 from secondorder.study import tuning
 from secondorder.training import record
@@ -252,6 +261,141 @@ def test_the_tuning_report_lists_every_point_and_marks_exclusions(sgd_final, tmp
     markdown = (tmp_path / "tuning.md").read_text()
     assert "lr=1.0 | diverged | - |" in markdown and "lr=0.1 | finished | 1 | winner" in markdown
     assert (tmp_path / "tuning_sgd.png").stat().st_size > 10_000
+
+
+# -- grid sizes, edge winners, budgets -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("values", "value", "position"),
+    [
+        ([0.01, 0.1, 1.0], 0.01, tuning.LOWEST),
+        ([0.01, 0.1, 1.0], 1.0, tuning.HIGHEST),
+        ([0.01, 0.1, 1.0], 0.1, tuning.INSIDE),
+        ([1.0, 0.01, 0.1], 1.0, tuning.HIGHEST),  # the largest value, wherever it is written
+        ([10, 20], 20, tuning.TWO_VALUES),  # no inside: not flagged
+        (["minibatch", 0.2, 0.5], 0.5, tuning.UNORDERED),
+        ([True, False, 1], True, tuning.UNORDERED),
+    ],
+)
+def test_where_a_value_sits_in_its_grid(values, value, position):
+    assert tuning.grid_position(values, value) == position
+
+
+def finished(*losses):
+    """Outcomes of a two-seed search whose points finish with these losses (both seeds)."""
+    return [[("finished", loss)] * 2 for loss in losses]
+
+
+def test_the_selection_file_has_the_grid_size_and_flags_a_winner_on_the_edge(sgd_final):
+    at_edge = selection_with(sgd_final, finished(1.0, 2.0, 3.0))
+    assert at_edge["points"] == 3 and at_edge["winner"] == {"lr": 0.01}
+    assert at_edge["positions"] == {"lr": tuning.LOWEST} and at_edge["on_edge"] == ["lr"]
+    inside = selection_with(sgd_final, finished(2.0, 1.0, 3.0))
+    assert inside["positions"] == {"lr": tuning.INSIDE} and inside["on_edge"] == []
+    nothing = selection_with(sgd_final, [[("diverged", None)] * 2] * 3)
+    assert nothing["points"] == 3 and nothing["positions"] == {} and nothing["on_edge"] == []
+
+
+def sr1_final():
+    checked = config(search={"validation": 100, "seeds": [0, 1]})
+    return next(spec for spec in finals(checked) if spec.optimizer == "sr1")
+
+
+def tuning_table_of_two_groups(sgd_final, tmp_path):
+    """The tuning table of one setting: SGD (3 points, the winner on the highest) and SR1 (2
+    points, the winner on a 2-value grid)."""
+    selections = [
+        selection_with(sgd_final, finished(3.0, 2.0, 1.0)),
+        selection_with(sr1_final(), finished(1.0, 2.0)),
+    ]
+    paths = []
+    for i, selection in enumerate(selections):
+        path = tmp_path / f"group{i}.json"
+        path.write_text(json.dumps(selection))
+        paths.append(path)
+    write_tuning_report(paths, tmp_path / "tuning.csv", tmp_path / "tuning.md", {}, {})
+    return tmp_path / "tuning.csv"
+
+
+def test_the_tuning_table_shows_grid_sizes_budgets_and_edge_winners(sgd_final, tmp_path):
+    table = read_trials_table(tuning_table_of_two_groups(sgd_final, tmp_path))
+    assert list(table["grid_points"]) == [3, 3, 3, 2, 2]
+    assert not table["budget_equal"].any()  # SGD 3 points, SR1 2 in one setting
+    (edge,) = edge_winners(table).itertuples()
+    assert edge.optimizer == "sgd" and edge.point == "lr=1.0" and edge.position == "lr: highest"
+    sr1_winner = table[(table["optimizer"] == "sr1") & table["winner"]].iloc[0]
+    assert sr1_winner["position"] == "memory: two values" and not sr1_winner["on_edge"]
+    summary = sensitivity(table)
+    assert list(summary["points"]) == [3, 2] and list(summary["on_edge"]) == [True, False]
+    (budget,) = budget_table(table).itertuples()
+    assert budget.points == "SR1 2, SGD 3" and not budget.equal
+    markdown = (tmp_path / "tuning.md").read_text()
+    assert "| grid points | budget |" in markdown
+    assert "| 3 | unequal | 0 | lr=1.0 † | lr: highest |" in markdown
+    assert "| 2 | unequal | 0 | memory=5 |  |" in markdown
+    assert "| lr=1.0 † | finished | 1 | winner |" in markdown
+    assert "| SR1 2, SGD 3 | unequal |" in markdown
+
+
+def test_the_budget_check_compares_grid_sizes_per_setting():
+    raw = copy.deepcopy(BASE)
+    raw["artifacts"]["fig"]["batch_sizes"] = [50, 100]
+    raw["tuning"] = [
+        {"match": {"optimizer": "sgd", "batch_size": 100}, "set": {"lr": {"search": [0.1, 1]}}}
+    ]
+    budgets = tuning.budget_check(study.searches(study.load_config(raw)))
+    by_label = {b["label"]: b for b in budgets}
+    assert set(by_label) == {"mnist-lenet-tanh bs50", "mnist-lenet-tanh bs100"}
+    assert by_label["mnist-lenet-tanh bs50"]["points"] == {"sgd": [3], "sr1": [2]}
+    assert not by_label["mnist-lenet-tanh bs50"]["equal"]
+    assert by_label["mnist-lenet-tanh bs100"]["points"] == {"sgd": [2], "sr1": [2]}
+    assert by_label["mnist-lenet-tanh bs100"]["equal"]
+    assert by_label["mnist-lenet-tanh bs100"]["setting"]["batch_size"] == 100
+
+
+def test_the_report_states_the_budget_rule_the_unequal_budgets_and_the_edge_winners(
+    sgd_final, tmp_path
+):
+    csv = tuning_table_of_two_groups(sgd_final, tmp_path)
+    checked = config(search={"validation": 100, "seeds": [0, 1], "epochs": 2})
+    section = tuning.report_section(checked, study.searches(checked))
+    section["table"] = str(csv)
+    report = Study(
+        artifacts=[],
+        tables={},
+        rows=pd.DataFrame(),
+        findings=[],
+        base=tmp_path,
+        settings={},
+        summaries=[],
+        tuning=section,
+    )
+    text = "\n".join(tuning_section(report))
+    assert f"**Budget rule**: {tuning.BUDGET_RULE}" in text
+    assert "a point costs 2 epoch(s) x 2 tuning seed(s)" in text
+    assert "grids of one size in 0 of 1 settings." in text
+    assert "- unequal budgets: SR1 2 points, SGD 3 points in mnist-lenet-tanh bs50" in text
+    assert "**Winners on an edge of their grid**: 1 of 2" in text
+    assert "- SGD, mnist-lenet-tanh bs50: lr=1.0 (lr: highest)" in text
+    assert "1 winner(s) have a 2-value grid" in text
+    assert "| lr=1.0 † | finished | 1 | winner |" in text
+    assert text.count("Selection rule") == 1
+
+
+def test_sgd_learning_rate_grid_grows_with_the_batch_size_in_the_paper_config():
+    """The authors searched SGD's rate from 1e-3 upward by decades until it diverged; the
+    paper's config widens SGD's grid upward at the larger batches of Figures 7-8."""
+    checked = study.load_config(Path(__file__).parents[1] / "config" / "config.yaml")
+    grids = {}
+    for spec in study.searches(checked).values():
+        if spec.optimizer == "sgd" and spec.model == "lenet":
+            grids.setdefault(spec.batch_size, set()).add(tuple(spec.search["space"]["lr"]))
+    assert all(len(spaces) == 1 for spaces in grids.values())  # one grid per batch size
+    top = {batch: max(next(iter(spaces))) for batch, spaces in grids.items()}
+    assert top[100] == top[200] == 0.3
+    assert top[400] == top[800] == 3.0 and top[1600] == top[3200] == 10.0
+    assert all(min(next(iter(spaces))) == 0.01 for spaces in grids.values())
 
 
 # -- training with a selection; the test set is never read by tuning ---------------------------

@@ -2,10 +2,13 @@
 each method is to its hyperparameters (the paper's "hard to tune" remark, in numbers).
 
 Reads the selection files of rule select (:func:`secondorder.study.tuning.select`); the table
-has one row per point of every search group, the figure one panel per searched hyperparameter of a
-preset, the score (validation loss at the tuning budget) against the value, one line per
-setting, the best over the other searched values at each value (a profile), excluded points
-(diverged, failed) marked at the top of the panel, the winner starred.
+has one row per point of every search group, with its grid's size, the winner's place in the
+grid (a winner on an edge flagged, :data:`~secondorder.study.tuning.EDGE_RULE`) and whether the
+methods of its setting had grids of one size (:func:`~secondorder.study.tuning.grid_budgets`).
+The figure has one panel per searched hyperparameter of a preset, the score (validation loss at
+the tuning budget) against the value, one line per setting, the best over the other searched
+values at each value (a profile), excluded points (diverged, failed) marked at the top of the
+panel, the winner starred.
 """
 
 from __future__ import annotations
@@ -32,57 +35,127 @@ from secondorder.analysis.style import (
     preset_style,
 )
 from secondorder.spec import GRID_AXES
+from secondorder.study.tuning import (
+    BUDGET_RULE,
+    EDGE_RULE,
+    EDGES,
+    SELECTION_RULE,
+    grid_budgets,
+    winner_positions,
+)
 from secondorder.training.record import Status
 
 NEAR_BEST = 0.05  # a point "near the best": validation loss within 5 % of the group's best
 _EXCLUDED = {"marker": "x", "color": "#D55E00", "ms": 9, "mew": 2}
 # The columns that name a search group's setting, in the order of the table's columns.
 SETTING = (*GRID_AXES, "optimizer", "method")
+EDGE_MARK = "†"  # after a winner on the edge of its grid
 
 
 def trials_table(selections: Sequence[Path]) -> pd.DataFrame:
     """One row per point of every selection: its setting, group, ``value:<key>`` columns, the
-    worst status of its seeds, its score and whether it won."""
+    worst status of its seeds, its score, whether it won, the group's grid size
+    (``grid_points``) and whether the methods of its setting had grids of one size
+    (``budget_equal``); on the winner's row, where it sits in the grid (``position``, e.g.
+    ``lr: highest``) and whether that is an edge (``on_edge``).
+
+    The places are computed from the selection's own space and winner, as rule select records
+    them: a selection file written before select recorded them reads the same.
+    """
+    loaded = [json.loads(Path(path).read_text()) for path in selections]
+    budgets = grid_budgets(
+        (selection["setting"], selection["setting"]["optimizer"], len(selection["trials"]))
+        for selection in loaded
+    )
+    equal = {tuple(b["setting"].values()): b["equal"] for b in budgets}
     rows = []
-    for path in selections:
-        selection = json.loads(Path(path).read_text())
+    for selection in loaded:
+        positions = winner_positions(selection["search"]["space"], selection["winner"])
+        setting = selection["setting"]
         for rank, trial in enumerate(selection["trials"]):
-            statuses = trial["statuses"]
-            worst = next((s for s in statuses if s != Status.FINISHED), Status.FINISHED)
+            won = trial["values"] == selection["winner"]
             rows.append(
                 {
-                    "group": selection["group"],
-                    **{key: selection["setting"][key] for key in SETTING},
-                    "point": ", ".join(f"{k}={v}" for k, v in trial["values"].items()),
-                    **{f"value:{k}": v for k, v in trial["values"].items()},
-                    "grid_index": rank,
-                    "status": worst,
-                    "score": trial["score"],
-                    "winner": trial["values"] == selection["winner"],
+                    **_point_row(selection, rank, trial),
+                    "grid_points": len(selection["trials"]),
+                    "budget_equal": equal[tuple(setting[axis] for axis in GRID_AXES)],
+                    "position": "; ".join(f"{k}: {v}" for k, v in positions.items()) if won else "",
+                    "on_edge": won and any(v in EDGES for v in positions.values()),
                 }
             )
     return pd.DataFrame(rows)
 
 
+def _point_row(selection: Mapping[str, Any], rank: int, trial: Mapping[str, Any]) -> dict:
+    statuses = trial["statuses"]
+    return {
+        "group": selection["group"],
+        **{key: selection["setting"][key] for key in SETTING},
+        "point": ", ".join(f"{k}={v}" for k, v in trial["values"].items()),
+        **{f"value:{k}": v for k, v in trial["values"].items()},
+        "grid_index": rank,
+        "status": next((s for s in statuses if s != Status.FINISHED), Status.FINISHED),
+        "score": trial["score"],
+        "winner": trial["values"] == selection["winner"],
+    }
+
+
+def read_trials_table(path: Path) -> pd.DataFrame:
+    """The CSV that :func:`write_tuning_report` wrote, with its text columns as text."""
+    return pd.read_csv(path, dtype={"position": str}).fillna({"position": ""})
+
+
+def edge_winners(table: pd.DataFrame) -> pd.DataFrame:
+    """The winner rows of ``table`` that sit on an edge of their grid (:data:`EDGE_RULE`)."""
+    if table.empty:
+        return table
+    return table[table["winner"] & table["on_edge"]]
+
+
+def budget_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Per setting of ``table``: the grid points of each preset tuned in it (``points``: text
+    such as ``SGD 4, SQN 18``) and whether they are equal."""
+    if table.empty:
+        return pd.DataFrame(columns=[*GRID_AXES, "points", "equal"])
+    groups = table.drop_duplicates("group")
+    budgets = grid_budgets(
+        (row, row["optimizer"], int(row["grid_points"])) for _, row in groups.iterrows()
+    )
+    return pd.DataFrame(
+        [{**b["setting"], "points": points_text(b["points"]), "equal": b["equal"]} for b in budgets]
+    )
+
+
+def points_text(points: Mapping[str, Sequence[int]], unit: str = "") -> str:
+    """Grid points per preset, fewest first: ``SGD 4, SQN 18`` (with ``unit``: ``SGD 4 points``)."""
+    order = sorted(points, key=lambda preset: (max(points[preset]), preset))
+    return ", ".join(
+        f"{optimizer_label(preset)} {'/'.join(map(str, points[preset]))}{unit}" for preset in order
+    )
+
+
 def sensitivity(table: pd.DataFrame) -> pd.DataFrame:
-    """Per search group: points, points excluded, best score, and the share of points whose
-    score is within :data:`NEAR_BEST` of the best (small: hard to tune)."""
+    """Per search group: points, points excluded, best score, the winner (with where it sits in
+    the grid, and whether on an edge) and the share of points whose score is within
+    :data:`NEAR_BEST` of the best (small: hard to tune)."""
     rows = []
     for group, trials in table.groupby("group", sort=False):
         scores = trials["score"].dropna()
         best = scores.min() if len(scores) else math.nan
         near = int((scores <= best * (1 + NEAR_BEST)).sum()) if len(scores) else 0
         first = trials.iloc[0]
+        won = trials[trials["winner"]]
         rows.append(
             {
                 "group": group,
                 **{key: first[key] for key in SETTING},
                 "points": len(trials),
+                "budget_equal": bool(first["budget_equal"]),
                 "excluded": int((trials["status"] != Status.FINISHED).sum()),
                 "best_score": best,
-                "winner": trials.loc[trials["winner"], "point"].iloc[0]
-                if trials["winner"].any()
-                else "none (all excluded)",
+                "winner": won["point"].iloc[0] if len(won) else "none (all excluded)",
+                "position": won["position"].iloc[0] if len(won) else "",
+                "on_edge": bool(won["on_edge"].iloc[0]) if len(won) else False,
                 "near_best_share": near / len(trials),
             }
         )
@@ -100,7 +173,8 @@ def write_tuning_report(
     figure per preset in ``figures`` (preset -> (png, pdf)); returns the table."""
     table = trials_table(selections)
     atomic.write_text(Path(out_csv), table.to_csv(index=False))
-    atomic.write_text(Path(out_md), _markdown(table))
+    lines = ["# Tuning: every point tried", "", *tuning_markdown(table)]
+    atomic.write_text(Path(out_md), "\n".join(lines) + "\n")
     ranks = preset_ranks(presets)
     for preset, (png, pdf) in figures.items():
         style = preset_style(presets[preset], ranks.get(preset, 0))
@@ -115,23 +189,54 @@ def _setting_text(row: Mapping[str, Any]) -> str:
     return text + f"), batch {row['batch_size']}"
 
 
-def _markdown(table: pd.DataFrame) -> str:
-    lines = ["# Tuning: every point tried", ""]
+def tuning_markdown(table: pd.DataFrame, *, standalone: bool = True) -> list[str]:
+    """The tuning table in Markdown lines: the summary per group (grid points, budget, winner
+    with its edge flag, sensitivity) and every point per group; ``standalone`` (the table's own
+    file) adds the selection, budget and edge rules first and the grid points per setting after
+    the summary, which the claims report states itself, with the config's numbers."""
     if table.empty:
-        return "\n".join([*lines, "Nothing was tuned.", ""])
+        return ["Nothing was tuned."]
     summary = sensitivity(table)
+    lines = (
+        [
+            f"Selection rule: {SELECTION_RULE}.",
+            "",
+            f"Budget rule: {BUDGET_RULE}.",
+            "",
+            f"Edge rule ({EDGE_MARK}): {EDGE_RULE}.",
+            "",
+        ]
+        if standalone
+        else []
+    )
     lines += [
-        f"Near best: validation loss within {NEAR_BEST:.0%} of the group's best.",
+        f"Near best: validation loss within {NEAR_BEST:.0%} of the group's best; "
+        f"{EDGE_MARK}: a winner on the edge of its grid.",
         "",
-        "| preset | setting | points | excluded | winner | best validation loss | near best |",
-        "|:---|:---|---:|---:|:---|---:|---:|",
+        "| preset | setting | grid points | budget | excluded | winner | edge | "
+        "best validation loss | near best |",
+        "|:---|:---|---:|:---|---:|:---|:---|---:|---:|",
     ]
     for _, row in summary.iterrows():
+        edge = row["position"] if row["on_edge"] else ""
+        mark = f" {EDGE_MARK}" if row["on_edge"] else ""
         lines.append(
             f"| {optimizer_label(row['optimizer'])} | {_setting_text(row)} | {row['points']} | "
-            f"{row['excluded']} | {row['winner']} | {_number(row['best_score'])} | "
+            f"{'equal' if row['budget_equal'] else 'unequal'} | {row['excluded']} | "
+            f"{row['winner']}{mark} | {edge} | {_number(row['best_score'])} | "
             f"{row['near_best_share']:.0%} |"
         )
+    if standalone:
+        lines += [
+            "",
+            "## Grid points per setting",
+            "",
+            "| setting | grid points per preset | budgets |",
+            "|:---|:---|:---|",
+        ]
+        for _, row in budget_table(table).iterrows():
+            equal = "equal" if row["equal"] else "unequal"
+            lines.append(f"| {_setting_text(row)} | {row['points']} | {equal} |")
     for group, trials in table.groupby("group", sort=False):
         first = trials.iloc[0]
         lines += [
@@ -143,8 +248,9 @@ def _markdown(table: pd.DataFrame) -> str:
         ]
         for _, row in trials.iterrows():
             mark = "winner" if row["winner"] else ""
-            lines.append(f"| {row['point']} | {row['status']} | {_number(row['score'])} | {mark} |")
-    return "\n".join(lines) + "\n"
+            point = f"{row['point']} {EDGE_MARK}" if row["on_edge"] else row["point"]
+            lines.append(f"| {point} | {row['status']} | {_number(row['score'])} | {mark} |")
+    return lines
 
 
 def _number(value: Any) -> str:

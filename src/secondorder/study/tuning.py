@@ -10,30 +10,34 @@ study's ``search`` block says how:
   except that they hold out a stratified ``validation`` split of the training set, train on the
   rest and evaluate on that split (:func:`trial_specs`); the test set never reaches them;
 - :func:`select` scores each point by :data:`SELECTION_RULE` and writes the winner into the
-  group's selection file (:func:`secondorder.study.layout.selection`); a tuning run that fails
-  is recorded as failed (:func:`record_failure`), so its point is excluded and its group goes on;
+  group's selection file (:func:`secondorder.study.layout.selection`), with the grid's size and
+  where the winner sits in it (:data:`EDGE_RULE`); a tuning run that fails is recorded as
+  failed (:func:`record_failure`), so its point is excluded and its group goes on;
 - the final runs of the setting (every seed) read that file and train with the winner
   (:func:`secondorder.training.selection.resolve_selection`), on the whole training set
   (``final_training: all``) or on the rest without the validation split (``rest``).
 
 A final run's id hashes its spec without the searched values but with the search (space,
 budget, split, tuning seeds), so it is known before tuning and changes exactly when what
-selects its values changes.
+selects its values changes. Every point gets the same budget; :func:`budget_check` says, per
+setting, how many points each method's grid has (:data:`BUDGET_RULE`).
+
+Torch-free (the optimizer registry is imported where a run's hyperparameters are resolved): the
+analysis reads the rules and the budget check.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from secondorder import atomic
 from secondorder.errors import ConfigError
-from secondorder.optim import resolve_hparams
-from secondorder.spec import RunSpec
+from secondorder.spec import GRID_AXES, RunSpec
 from secondorder.study import layout
 from secondorder.study.space import grid
 from secondorder.training import record
@@ -52,6 +56,28 @@ SEARCH_DEFAULTS: dict[str, Any] = {
 }
 FINAL_TRAINING = ("all", "rest")
 
+# Where a winner's value sits in its grid (the selection file's ``positions``).
+LOWEST, HIGHEST, INSIDE, TWO_VALUES, UNORDERED = (
+    "lowest",
+    "highest",
+    "inside",
+    "two values",
+    "not numeric",
+)
+EDGES = (LOWEST, HIGHEST)
+EDGE_RULE = (
+    "a winner is on the edge of its grid when its value of a searched hyperparameter is the "
+    "smallest or the largest of a numeric grid of 3 or more values: the best value may lie "
+    "beyond the grid; a 2-value grid has no inside, so its winner is not flagged (either answer "
+    "would say nothing) but marked 'two values'; non-numeric values have no order"
+)
+BUDGET_RULE = (
+    "every grid point of every method gets the same budget (the search block's epochs, once "
+    "per tuning seed, on the same split); a method's budget is its number of grid points, "
+    "compared between the methods tuned in one setting (dataset, model, activation, variant, "
+    "batch size)"
+)
+
 
 def trial_specs(spec: RunSpec) -> list[tuple[dict[str, Any], list[RunSpec]]]:
     """The tuning runs of a final run's search: (point, one spec per tuning seed) in grid order.
@@ -61,6 +87,8 @@ def trial_specs(spec: RunSpec) -> list[tuple[dict[str, Any], list[RunSpec]]]:
     """
     if spec.search is None:
         return []
+    from secondorder.optim import resolve_hparams  # torch: only where runs are made
+
     search = spec.search
     trials = []
     for point in grid(search["space"]):
@@ -117,25 +145,105 @@ def record_failure(spec: RunSpec, run_dir: str | Path, error: Exception) -> dict
 
 
 def report_section(study: Mapping[str, Any], searches: Mapping[str, RunSpec]) -> dict[str, Any]:
-    """What the claims report shows of the tuning stage: its Markdown table, the sensitivity
-    figures, the search settings and the selection rule (empty when nothing is searched)."""
+    """What the claims report shows of the tuning stage: its table (CSV), the sensitivity
+    figures, the search settings, the selection, edge and budget rules and the budget check
+    (empty when nothing is searched)."""
     if not searches:
         return {}
     figures = layout.tuning_figures(tuned_presets(study["optimizers"], searches))
     return {
-        "markdown": layout.tuning_table("md"),
+        "table": layout.tuning_table("csv"),
         "figures": [path for path in figures if path.endswith(".png")],
         "search": study["search"],
         "rule": SELECTION_RULE,
+        "edge_rule": EDGE_RULE,
+        "budget_rule": BUDGET_RULE,
+        "budgets": budget_check(searches),
     }
+
+
+def grid_position(values: Sequence[Any], value: Any) -> str:
+    """Where ``value`` sits among a searched hyperparameter's ``values`` (:data:`EDGE_RULE`)."""
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+        return UNORDERED
+    if len(values) == 2:
+        return TWO_VALUES
+    if value == min(values):
+        return LOWEST
+    if value == max(values):
+        return HIGHEST
+    return INSIDE
+
+
+def winner_positions(
+    space: Mapping[str, Sequence[Any]], winner: Mapping[str, Any] | None
+) -> dict[str, str]:
+    """Searched key -> where the winner's value sits in its grid (empty without a winner)."""
+    if winner is None:
+        return {}
+    return {key: grid_position(values, winner[key]) for key, values in space.items()}
+
+
+def grid_budgets(groups: Iterable[tuple[Mapping[str, Any], str, int]]) -> list[dict[str, Any]]:
+    """Per setting, the grid points of each preset tuned in it, and whether they are equal.
+
+    ``groups``: (setting, preset, grid points) per search group, the setting a mapping with at
+    least the grid axes. Returns one entry per setting, sorted by the grid axes: ``setting``
+    (the grid axes), ``label`` (``mnist-lenet-tanh bs100``), ``points`` (preset -> the distinct
+    grid sizes of its groups, one unless an artifact's run settings split a preset's setting)
+    and ``equal``.
+    """
+    budgets: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for setting, preset, points in groups:
+        key = tuple(setting[axis] for axis in GRID_AXES)
+        entry = budgets.setdefault(
+            key,
+            {
+                "setting": dict(zip(GRID_AXES, key, strict=True)),
+                "label": setting_label(setting),
+                "points": {},
+            },
+        )
+        sizes = entry["points"].setdefault(preset, [])
+        if points not in sizes:
+            sizes.append(points)
+            sizes.sort()
+    for entry in budgets.values():
+        entry["equal"] = len({n for sizes in entry["points"].values() for n in sizes}) == 1
+    return [budgets[key] for key in sorted(budgets)]
+
+
+def budget_check(searches: Mapping[str, RunSpec]) -> list[dict[str, Any]]:
+    """:func:`grid_budgets` of a study's searches (group -> final spec, see
+    :func:`secondorder.study.searches`)."""
+    return grid_budgets(
+        (
+            {axis: getattr(spec, axis) for axis in GRID_AXES},
+            spec.optimizer,
+            len(grid(spec.search["space"])),
+        )
+        for spec in searches.values()
+        if spec.search is not None
+    )
+
+
+def setting_label(setting: Mapping[str, Any]) -> str:
+    """A setting in one word and its batch size: ``mnist-lenet-tanh bs100`` (the variant
+    after the activation unless standard), as run ids spell it."""
+    name = f"{setting['dataset']}-{setting['model']}-{setting['activation']}"
+    if setting["variant"] != "standard":
+        name += f"-{setting['variant']}"
+    return f"{name} bs{setting['batch_size']}"
 
 
 def select(spec: RunSpec, summaries: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """The selection of a final run's search from its tuning runs' summaries (by run id).
 
     Applies :data:`SELECTION_RULE`; returns what the selection file holds: the space, the
-    budget, every point with its runs, status and score, the status (``selected`` or
-    ``all_excluded``) and the winner (None when nothing is selected).
+    budget, the grid's size (``points``), every point with its runs, status and score, the
+    status (``selected`` or ``all_excluded``), the winner (None when nothing is selected), where
+    it sits in the grid per searched key (``positions``) and the keys on an edge
+    (``on_edge``, :data:`EDGE_RULE`).
     """
     assert spec.search is not None
     trials = []
@@ -166,6 +274,7 @@ def select(spec: RunSpec, summaries: Mapping[str, Mapping[str, Any]]) -> dict[st
         )
     ranked = [trial for trial in trials if trial["score"] is not None]
     winner = min(ranked, key=lambda trial: trial["score"]) if ranked else None  # first on ties
+    positions = winner_positions(spec.search["space"], None if winner is None else winner["values"])
     return {
         "group": spec.tuning_group,
         "setting": {
@@ -180,8 +289,12 @@ def select(spec: RunSpec, summaries: Mapping[str, Mapping[str, Any]]) -> dict[st
         "pinned": spec.hparams,
         "search": spec.search,
         "rule": SELECTION_RULE,
+        "points": len(trials),
         "trials": trials,
         "status": "selected" if winner is not None else "all_excluded",
         "winner": None if winner is None else winner["values"],
         "score": None if winner is None else winner["score"],
+        "positions": positions,
+        "on_edge": [key for key, position in positions.items() if position in EDGES],
+        "edge_rule": EDGE_RULE,
     }

@@ -1,9 +1,10 @@
 """How the study was run, in the report: its scale (runs, datasets, epochs, subsets, seeds),
-the settings we chose (config, thresholds of the verdict rules) and the tuning stage."""
+the settings we chose (config, thresholds of the verdict rules) and the tuning stage (its
+budget per method and setting, the winners on an edge of their grid, every point tried)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,14 @@ import pandas as pd
 
 from secondorder.analysis import findings, paper
 from secondorder.analysis.report.document import Study, md_table
-from secondorder.analysis.style import dataset_label, is_missing, sort_key
+from secondorder.analysis.style import dataset_label, is_missing, optimizer_label, sort_key
+from secondorder.analysis.tuning_report import (
+    edge_winners,
+    points_text,
+    read_trials_table,
+    tuning_markdown,
+)
+from secondorder.study.tuning import TWO_VALUES, setting_label
 
 
 def _distinct(runs: pd.DataFrame, column: str, missing: str) -> str:
@@ -106,9 +114,11 @@ def settings_section(study: Study) -> list[str]:
 
 
 def tuning_section(study: Study) -> list[str]:
-    """The tuning stage: how it searched, every point with its score, the sensitivity."""
+    """The tuning stage: how it searched, the budget of each method per setting (and where they
+    differ), the winners on an edge of their grid, every point with its score, the
+    sensitivity."""
     tuning = study.tuning
-    if not tuning or not tuning.get("markdown"):
+    if not tuning or not tuning.get("table"):
         return [
             "Nothing was tuned: every hyperparameter is pinned in the config (see the settings "
             "above), so the comparison measures those values."
@@ -127,8 +137,51 @@ def tuning_section(study: Study) -> list[str]:
         f", and scored on that split; the test set is never read by tuning. Selection rule: "
         f"{tuning['rule']}. The final runs train with the winner {final}.",
         "",
+        *budget_lines(search, tuning["budget_rule"], tuning["budgets"]),
+        "",
     ]
+    table = read_trials_table(Path(tuning["table"]))
+    lines += [*edge_lines(table, tuning["edge_rule"]), ""]
     for png in tuning.get("figures", []):
         lines += [f"![Sensitivity of {Path(png).stem}]({study.rel(Path(png))})", ""]
-    text = Path(tuning["markdown"]).read_text().splitlines()
-    return [*lines, *("#" + line if line.startswith("## ") else line for line in text[1:])]
+    text = tuning_markdown(table, standalone=False)
+    return [*lines, *("#" + line if line.startswith("## ") else line for line in text)]
+
+
+def budget_lines(
+    search: Mapping[str, Any], rule: str, budgets: Sequence[Mapping[str, Any]]
+) -> list[str]:
+    """The budget rule with the search block's numbers, and the budget check: settings whose
+    methods had grids of one size, and each setting where they did not."""
+    seeds = len(search["seeds"])
+    lines = [
+        f"**Budget rule**: {rule}. Here a point costs {search['epochs']} epoch(s) x {seeds} "
+        f"tuning seed(s); a method with n grid points trains n x {seeds} tuning run(s). "
+        "Presets with every hyperparameter pinned are not tuned and not counted."
+    ]
+    equal = [f"{b['label']} ({points_text(b['points'])})" for b in budgets if b["equal"]]
+    check = f"- Budget check: grids of one size in {len(equal)} of {len(budgets)} settings"
+    lines.append(check + (": " + "; ".join(equal) if equal else "") + ".")
+    lines += [
+        f"- unequal budgets: {points_text(b['points'], ' points')} in {b['label']}"
+        for b in budgets
+        if not b["equal"]
+    ]
+    return lines
+
+
+def edge_lines(table: pd.DataFrame, rule: str) -> list[str]:
+    """The winners on an edge of their grid, one line each, after the edge rule."""
+    edges = edge_winners(table)
+    two = int(table["position"].str.contains(TWO_VALUES).sum()) if len(table) else 0
+    winners = int(table["winner"].sum()) if len(table) else 0
+    lines = [
+        f"**Winners on an edge of their grid**: {len(edges)} of {winners}. Rule: {rule}. "
+        f"{two} winner(s) have a 2-value grid among their searched values (not flagged)."
+    ]
+    for _, row in edges.iterrows():
+        lines.append(
+            f"- {optimizer_label(row['optimizer'])}, {setting_label(row)}: {row['point']} "
+            f"({row['position']})"
+        )
+    return lines
