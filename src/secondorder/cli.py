@@ -61,6 +61,14 @@ def _parser() -> argparse.ArgumentParser:
     expand.add_argument("--json", action="store_true", help="print the specs as JSON")
     expand.set_defaults(handler=_expand)
 
+    claims = commands.add_parser(
+        "claims",
+        help="list the paper's claims: their words, the runs they need, whether a study config "
+        "runs them, and the rule that decides each (nothing is run)",
+    )
+    claims.add_argument("--config", required=True, type=Path)
+    claims.set_defaults(handler=_claims)
+
     train = commands.add_parser("train", help="train one run and write its record")
     source = train.add_mutually_exclusive_group(required=True)
     source.add_argument("--spec", type=Path, help="a run spec as JSON (see `expand --json`)")
@@ -138,6 +146,21 @@ def _expand(args: argparse.Namespace) -> int:
         print(json.dumps({run_id: spec.to_dict() for run_id, spec in runs.items()}, indent=2))
     else:
         print("\n".join(runs))
+    return 0
+
+
+def _claims(args: argparse.Namespace) -> int:
+    from secondorder.analysis.claim_needs import ArtifactRuns
+    from secondorder.analysis.claims import registry_text
+    from secondorder.study import load_config
+    from secondorder.study.expand import artifact_specs
+
+    study = load_config(args.config)
+    artifacts = [
+        ArtifactRuns(name, entry["kind"], entry.get("x"), tuple(artifact_specs(study, name)))
+        for name, entry in study["artifacts"].items()
+    ]
+    print(registry_text(artifacts, str(args.config)), end="")
     return 0
 
 

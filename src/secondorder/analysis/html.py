@@ -5,7 +5,8 @@ inline as base64 PNG, so the page can be mailed or archived alone.
 Only the Markdown subset that the report uses is understood: headings, paragraphs, bullet lists
 (nested by two spaces), pipe tables, images on a line of their own, and inline links,
 ``**bold**``, ``*emphasis*`` and ``code``. Headings get the ids that GitHub gives them
-(:func:`slug`), so in-page links work in both renderings.
+(:func:`slug`), so in-page links work in both renderings. A bold word that the caller names a
+badge (a verdict: "**holds**") becomes a coloured badge (:data:`BADGE_STYLE`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import base64
 import html
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
 from secondorder import atomic
@@ -32,6 +34,15 @@ table { border-collapse: collapse; margin: 0.8rem 0; font-size: 13px; }
 th, td { border: 1px solid #ccc; padding: 0.2rem 0.5rem; text-align: left; vertical-align: top; }
 th { background: #f3f3f3; } code { background: #f3f3f3; padding: 0 0.2rem; }
 figure { margin: 1rem 0; } img { max-width: 100%; } figcaption { font-size: 13px; color: #555; }
+"""
+# Badge classes and their colours: green holds, red fails, grey unclear, light absent (not in the
+# study, no rule).
+BADGE_STYLE = """
+.badge { display: inline-block; padding: 0 0.45rem; border-radius: 0.7rem; white-space: nowrap; }
+.badge.holds { background: #1a7f37; color: #fff; }
+.badge.fails { background: #cf222e; color: #fff; }
+.badge.unclear { background: #6e7781; color: #fff; }
+.badge.absent { background: #eaeef2; color: #57606a; border: 1px solid #d0d7de; }
 """
 
 
@@ -94,8 +105,20 @@ def _image(alt: str, src: str, base: Path) -> str:
     )
 
 
-def markdown_to_html(markdown: str, base: Path, title: str) -> str:
-    """The page for `markdown`; images are read relative to `base` and inlined."""
+def _badges(body: str, badges: Mapping[str, str]) -> str:
+    """Each ``<strong>word</strong>`` of a badge word inside a badge of its class."""
+    for word, css in badges.items():
+        strong = f"<strong>{html.escape(word, quote=False)}</strong>"
+        body = body.replace(strong, f'<span class="badge {css}">{strong}</span>')
+    return body
+
+
+def markdown_to_html(
+    markdown: str, base: Path, title: str, badges: Mapping[str, str] | None = None
+) -> str:
+    """The page for `markdown`; images are read relative to `base` and inlined. `badges`: bold
+    words to show as badges, word -> class of :data:`BADGE_STYLE` (holds, fails, unclear,
+    absent)."""
     body: list[str] = []
     lines = markdown.splitlines()
     i = 0
@@ -132,13 +155,19 @@ def markdown_to_html(markdown: str, base: Path, title: str) -> str:
                 body.append(f"<p>{_inline(' '.join(b.strip() for b in block))}</p>")
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        f"<title>{html.escape(title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n"
-        + "\n".join(body)
-        + "\n</body>\n</html>\n"
+        f"<title>{html.escape(title)}</title>\n<style>{_STYLE}{BADGE_STYLE}</style>\n</head>\n"
+        "<body>\n" + _badges("\n".join(body), badges or {}) + "\n</body>\n</html>\n"
     )
 
 
-def write_html(markdown: str, out_html: Path, *, title: str = "Reproduction report") -> None:
-    """Write the page of `markdown` (whose links are relative to `out_html`'s folder)."""
+def write_html(
+    markdown: str,
+    out_html: Path,
+    *,
+    title: str = "Reproduction report",
+    badges: Mapping[str, str] | None = None,
+) -> None:
+    """Write the page of `markdown` (whose links are relative to `out_html`'s folder; `badges`
+    as :func:`markdown_to_html`)."""
     out_html = Path(out_html)
-    atomic.write_text(out_html, markdown_to_html(markdown, out_html.parent, title))
+    atomic.write_text(out_html, markdown_to_html(markdown, out_html.parent, title, badges))

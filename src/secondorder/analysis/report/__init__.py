@@ -1,11 +1,11 @@
 """The claims report (Markdown, and the same as one HTML page with the figures inline) and its
 headline numbers as JSON (DVC metrics), built one function per section (:data:`SECTIONS`).
 
-Sections, in order: scale of the study; verdicts; one section per finding (rule, numbers,
-links, contradictions with the paper); artifacts; settings we chose; tuning; model
-completions; data copies; device and software; the paper's inconsistencies; results beyond
-the paper. Each is a function of the :class:`~secondorder.analysis.report.document.Study` that
-returns its Markdown lines.
+Sections, in order: scale of the study; verdicts (one row per claim of the paper, the rules'
+thresholds); one section per claim (rule, numbers, links, contradictions with the paper);
+artifacts; settings we chose; tuning; model completions; data copies; device and software; the
+paper's inconsistencies; results beyond the paper. Each is a function of the
+:class:`~secondorder.analysis.report.document.Study` that returns its Markdown lines.
 """
 
 from __future__ import annotations
@@ -29,7 +29,13 @@ from secondorder.analysis.report.provenance import (
     device_and_software_section,
     model_completions_section,
 )
-from secondorder.analysis.report.verdicts import findings_section, table2_times, verdicts_section
+from secondorder.analysis.report.verdicts import (
+    BADGES,
+    claim_verdicts,
+    claims_section,
+    table2_times,
+    verdicts_section,
+)
 
 __all__ = ["SECTIONS", "TITLE", "write_report"]
 
@@ -48,7 +54,7 @@ def inconsistencies_section(study: Study) -> list[str]:
 SECTIONS: tuple[tuple[str, Callable[[Study], list[str]]], ...] = (
     ("Scale of the study", scale_section),
     ("Verdicts", verdicts_section),
-    ("Findings", findings_section),
+    ("Claims", claims_section),
     ("Artifacts", artifacts_section),
     ("Settings we chose", settings_section),
     ("Tuning", tuning_section),
@@ -86,9 +92,10 @@ def write_report(
     lines, panels; targets).
     `settings`: the study config (seeds, device, run, model_defaults, optimizers, tuning);
     `summaries`: the runs' summary.json files (data checksums, device and software).
-    `tuning`: the tuning stage's Markdown table, sensitivity figures, search settings and
-    selection rule (keys markdown, figures, search, rule), if anything was tuned.
-    Returns the findings.
+    `tuning`: the tuning stage as :func:`secondorder.study.tuning.report_section` gives it
+    (its table, sensitivity figures, search settings, rules and budget check), if anything
+    was tuned.
+    Returns the findings (the claims' verdicts are in the report and the metrics).
     """
     out_md = Path(out_md)
     base = out_md.parent
@@ -109,10 +116,12 @@ def write_report(
     text = markdown(study)
     atomic.write_text(out_md, text)
     if out_html is not None:
-        write_html(text, Path(out_html), title=TITLE)
+        write_html(text, Path(out_html), title=TITLE, badges=BADGES)
     if metrics_json is not None:
         metrics: dict[str, Any] = headline_metrics(artifacts)
         verdicts = [f.verdict for f in study.findings]
         metrics["findings"] = {v.replace(" ", "_"): verdicts.count(v) for v in findings.VERDICTS}
+        claims = claim_verdicts(study)
+        metrics["claims"] = {v.replace(" ", "_"): claims.count(v) for v in BADGES}
         atomic.write_text(Path(metrics_json), json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     return study.findings
