@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -99,6 +100,19 @@ def test_run_ids_are_unchanged() -> None:
         ids = sorted(expand(load_config(REPO / config)))
         assert len(ids) == count, config
         assert hashlib.sha256("\n".join(ids).encode()).hexdigest() == digest, config
+
+
+def test_the_paper_configs_runs_before_the_architecture_step_keep_their_ids() -> None:
+    """Every run id of config.yaml at 67dd97a (before the architecture step) is still a run of
+    it, except the 24 SGD final runs at batch 400-3200 whose learning-rate grid issue 19 widened
+    (a changed search is a changed run)."""
+    old = set((REPO / "tests" / "data" / "run-ids-config-67dd97a.txt").read_text().split())
+    assert len(old) == 1096
+    from secondorder.study import expand, load_config
+
+    gone = old - set(expand(load_config(REPO / "config" / "config.yaml")))
+    widened = re.compile(r"[a-z0-9]+-[a-z0-9]+-tanh__sgd__bs(400|800|1600|3200)__s\d+__[0-9a-f]{6}")
+    assert len(gone) == 24 and all(widened.fullmatch(run_id) for run_id in gone), gone
 
 
 def test_every_module_has_a_layer() -> None:
