@@ -518,14 +518,15 @@ def test_snakemake_config_overrides_still_work(workdir, tmp_path):
 
 
 def test_a_tiny_validation_split_names_the_key_and_what_is_allowed():
-    """At least one batch and MIN_VALIDATION_PER_CLASS images per class; the bounds load."""
+    """At least one batch and MIN_VALIDATION_PER_CLASS images per class on average; bounds load."""
     lowest = max(100, MIN_VALIDATION_PER_CLASS * 10)  # batch 100; MNIST has 10 classes
     with pytest.raises(ConfigError) as error:
         load_config(merged(BASE, searching(lowest - 1)))
     line = str(error.value)
     assert line.startswith(f"search.validation: holding out {lowest - 1} of the 500 ")
     assert "\n" not in line
-    assert "one batch (100)" in line and f"{MIN_VALIDATION_PER_CLASS} images per class" in line
+    assert "one batch (100)" in line
+    assert f"{MIN_VALIDATION_PER_CLASS} images per class on average" in line
     assert f"allowed: {lowest} to 400 images" in line
     for validation in (lowest, 400, lowest / 500):
         load_config(merged(BASE, searching(validation)))

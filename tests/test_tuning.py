@@ -459,6 +459,14 @@ def test_a_failed_tuning_run_is_its_record_and_a_failed_final_run_fails(mnist_bu
         glue.train_job(final, mnist_bundle, tmp_path / "final", device="cpu", threads=1)
     assert [p.name for p in (tmp_path / "final").iterdir()] == ["failed.json"]
 
+    # an attempt that Snakemake's --retries will repeat fails its job, so the retry happens
+    trial = tuning.trial_runs(spec)[1]
+    with pytest.raises(RuntimeError, match="overflow"):
+        glue.train_job(
+            trial, mnist_bundle, tmp_path / "retried", device="cpu", threads=1, record_failure=False
+        )
+    assert [p.name for p in (tmp_path / "retried").iterdir()] == ["failed.json"]
+
 
 def poisoned_copy(bundle: Path, out: Path) -> Path:
     """The bundle with its test images and labels replaced by noise (digest recomputed)."""

@@ -130,14 +130,17 @@ def train_job(
     device: str,
     threads: int,
     selections: Sequence[str | Path] = (),
+    record_failure: bool = True,
 ) -> dict[str, Any]:
     """Train one run of the DAG (:func:`secondorder.training.loop.train_run`) and return its
     summary. A final run with a search reads its group's selection, the one file of
     ``selections``.
 
     A tuning run whose training raises (not a user error: those stop the job) is recorded as
-    failed instead (:func:`secondorder.study.tuning.record_failure`), so that rule select
-    excludes its point and the rest of its group goes on. A final run's failure fails the job.
+    failed instead when ``record_failure`` (the job's last attempt: earlier ones fail, so that
+    Snakemake's --retries retries them) (:func:`secondorder.study.tuning.record_failure`), so
+    that rule select excludes its point and the rest of its group goes on. A final run's
+    failure fails the job.
     """
     from secondorder.study import tuning
     from secondorder.training.loop import train_run
@@ -156,7 +159,7 @@ def train_job(
     except USER_ERRORS:
         raise
     except Exception as error:
-        if not tuning.is_tuning_run(spec):
+        if not (record_failure and tuning.is_tuning_run(spec)):
             raise
         log.exception("tuning run %s failed: recorded as failed, its point excluded", spec.run_id)
         return tuning.record_failure(spec, run_dir, error)

@@ -71,6 +71,10 @@ def train_mem_mb(wildcards, attempt):
     return plan.resources(RUNS[wildcards.run_id], CALIBRATION, attempt)["mem_mb"]
 
 
+def train_retries_left(wildcards, attempt):  # times --retries restarts a failing job yet
+    return max(0, workflow.execution_settings.retries + 1 - attempt)
+
+
 def group_spec(wildcards):
     return SEARCHES[wildcards.group].to_dict()
 

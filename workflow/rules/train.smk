@@ -11,9 +11,10 @@ rule train:
     The outputs are flagged `update`: Snakemake does not delete them before a job, and a job
     that finds a finished record of the same spec, data and training code keeps it instead of
     training (secondorder.training.record). A run checkpoints every epoch (checkpoint.pt, not an
-    output) and resumes from there. A tuning run that fails is recorded as failed (its outputs
-    say so), so that its group's selection excludes the point and goes on; a final run that
-    fails fails its job, leaving only failed.json (secondorder.glue.train_job).
+    output) and resumes from there. A tuning run that fails on its last attempt (--retries) is recorded as
+    failed (its outputs say so), so that its group's selection excludes the point and goes on;
+    a final run that fails fails its job, leaving only failed.json (secondorder.glue.train_job).
+    To retry a recorded failure, delete its run directory: only it and what depends on it rerun.
     """
     input:
         data=ancient(run_bundle),
@@ -33,6 +34,7 @@ rule train:
         gpu=TRAIN_GPUS,
         runtime=train_runtime,
         mem_mb=train_mem_mb,
+        retries_left=train_retries_left,
     params:
         spec=run_spec,
     script:

@@ -17,5 +17,6 @@ with rule_job("train", smk.log[0], append=True):
         device=smk.config["device"],  # the checked study's (common.smk)
         threads=smk.threads,  # the rule's `threads:` (1, as train_run's default)
         selections=smk.input.selection,  # a run with a search reads its group's; others none
+        record_failure=smk.resources.retries_left == 0,  # a tuning run's last attempt
     )
     logging.info("run %s: %s", spec.run_id, summary["status"])

@@ -23,7 +23,9 @@ from secondorder.study.checks import (
     quoted_number_hint,
 )
 
-# Fewer images of a class in a validation split: its loss there is a handful of images' noise.
+# Fewer images per class in a validation split: its loss there is a handful of images' noise.
+# Checked on average (5 x the classes in all): the stratified split gives each class its share of
+# the split, rounded, so an uneven class may get one image fewer.
 MIN_VALIDATION_PER_CLASS = 5
 
 
@@ -145,8 +147,9 @@ def check_sizes(run: Mapping[str, Any], dataset: str, origin: Mapping[str, str],
 
 def check_validation_split(spec: RunSpec, validation: int | float, what: str) -> None:
     """A search's ``validation`` split of the training (sub)set of ``spec``: at least one batch
-    and :data:`MIN_VALIDATION_PER_CLASS` images per class (the split is stratified: each class
-    gets its share), and at least one batch left to train on; ``what`` names the run's entry."""
+    and :data:`MIN_VALIDATION_PER_CLASS` images per class on average (the split is stratified:
+    each class gets its share, rounded), and at least one batch left to train on; ``what``
+    names the run's entry."""
     facts = DATASETS[spec.dataset]
     n_train = spec.train_subset or facts.train_size
     held = holdout_size(validation, n_train)
@@ -158,8 +161,8 @@ def check_validation_split(spec: RunSpec, validation: int | float, what: str) ->
     )
     too_few = (
         f"scores the search on fewer images than one batch ({spec.batch_size}) or "
-        f"{MIN_VALIDATION_PER_CLASS} images per class of its {facts.classes} classes "
-        f"({MIN_VALIDATION_PER_CLASS * facts.classes})"
+        f"{MIN_VALIDATION_PER_CLASS} images per class on average over its {facts.classes} "
+        f"classes ({MIN_VALIDATION_PER_CLASS * facts.classes})"
     )
     if lowest > highest:
         problem = too_few if held < lowest else "leaves fewer than one batch to train on"
