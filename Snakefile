@@ -1,7 +1,7 @@
 """The study workflow: data -> one training job per run -> aggregated CSVs -> figures and
 tables -> report (results/report.md).
 
-    snakemake                                     # laptop scale (config/quick.yaml)
+    snakemake                                     # laptop scale (study.config.DEFAULT_CONFIG)
     snakemake --configfile config/config.yaml     # the paper at full scale
     snakemake --profile profiles/slurm --configfile config/config.yaml   # on a SLURM cluster
 
@@ -14,6 +14,8 @@ import os
 from pathlib import Path
 
 from snakemake.utils import min_version
+
+from secondorder.study.config import DEFAULT_CONFIG
 
 min_version("9")
 
@@ -46,7 +48,7 @@ report: "workflow/report/workflow.rst"
 # merge both configs key by key, mixing two studies).
 if not workflow.overwrite_configfiles:
 
-    configfile: "config/quick.yaml"
+    configfile: DEFAULT_CONFIG
 
 
 include: "workflow/rules/common.smk"  # checks the config, then maps runs and artifacts to files

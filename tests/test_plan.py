@@ -19,6 +19,7 @@ import pytest
 
 from secondorder.cli import main
 from secondorder.cost import OPERATIONS
+from secondorder.errors import ConfigError
 from secondorder.optim.linesearch import EXPECTED_TRIALS
 from secondorder.optim.shg import EXPECTED_HESSIAN_CG_ITERATIONS
 from secondorder.spec import DATASETS, RunSpec
@@ -335,7 +336,7 @@ def test_the_default_calibration_prices_every_network():
 
 
 def test_a_missing_network_names_the_calibration_and_the_fix():
-    with pytest.raises(KeyError, match="secondorder plan --calibrate"):
+    with pytest.raises(ConfigError, match="secondorder plan --calibrate"):
         plan.estimate_seconds(spec(), {**CALIBRATION, "settings": {}})
 
 

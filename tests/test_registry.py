@@ -21,8 +21,8 @@ from secondorder.optim.hparams import DATA_HPARAMS
 from secondorder.optim.lsr1 import LSR1
 from secondorder.optim.shg import SHG
 from secondorder.optim.sqn import SQN
-from secondorder.spec import RunSpec
-from secondorder.study import calibrate, plan
+from secondorder.study import calibrate, expand, load_config, plan
+from secondorder.training.loop import train_run
 
 from problems import logistic_problem
 
@@ -177,7 +177,10 @@ class SignSGD(FlatOptimizer):
         return {"gradient": (1, gradient)}
 
 
-def test_a_new_method_is_its_class_plus_one_registry_line(monkeypatch) -> None:
+def test_a_new_method_is_its_class_plus_one_registry_line(monkeypatch, mnist_bundle, tmp_path):
+    """The class and its registry line are all it takes: its hyperparameters resolve and are
+    checked, it builds and steps exactly as written, a study config can name it, the runner
+    trains it and the cost plan prices it."""
     monkeypatch.setitem(METHODS, "signsgd", SignSGD)  # the registry line
 
     assert resolve_hparams("signsgd", {"lr": 1}) == {"lr": 1.0}
@@ -187,27 +190,29 @@ def test_a_new_method_is_its_class_plus_one_registry_line(monkeypatch) -> None:
     opt = build_optimizer("signsgd", objective.params, {"lr": 0.01})
     assert isinstance(opt, SignSGD)
     before = objective.flat_params().clone()
+    _, gradient = objective.loss_and_grad(batch)
     loss = opt.step(objective, batch)
-    assert torch.allclose(
-        objective.flat_params(), before - 0.01 * torch.ones_like(before), atol=0.02
-    )
+    assert torch.equal(objective.flat_params(), before - 0.01 * gradient.sign())
     assert float(objective.loss(batch)) < float(loss)
 
-    spec = RunSpec(
-        dataset="mnist",
-        model="lenet",
-        activation="tanh",
-        variant="standard",
-        optimizer="signsgd",
-        method="signsgd",
-        hparams={"lr": 0.01},
-        batch_size=50,
-        epochs=1,
-        seed=0,
-        train_subset=300,
-        test_subset=200,
-    )
-    work = plan.expected_work(spec)
-    assert work.calls["gradient"] == work.steps == 300 // 50
+    config = {
+        "seeds": [0],
+        "run": {"epochs": 1, "batch_size": 50, "train_subset": 300, "test_subset": 200},
+        "search": {"validation": 100},
+        "optimizers": {"sign": {"method": "signsgd", "lr": {"search": [0.001, 0.01]}}},
+        "artifacts": {
+            "toy": {"kind": "loss_curves", "datasets": ["mnist"], "models": ["lenet"],
+                    "optimizers": ["sign"]},
+        },
+    }  # fmt: skip
+    runs = expand(load_config(config))
+    final = next(s for s in runs.values() if s.search is not None)
+    trial = next(s for s in runs.values() if s.evaluate_on == "validation")
+    assert final.method == "signsgd" and final.search["space"] == {"lr": [0.001, 0.01]}
+    summary = train_run(trial, mnist_bundle, tmp_path / "run", device="cpu", progress=False)
+    assert summary["status"] == "finished" and summary["counters"]["optimizer_steps"] > 0
+
+    work = plan.expected_work(trial)
+    assert work.calls["gradient"] == work.steps == summary["counters"]["optimizer_steps"]
     shipped = calibrate.load_calibration(calibrate.DEFAULT_CALIBRATION)
-    assert plan.estimate_seconds(spec, shipped) > shipped["startup_s"]
+    assert plan.estimate_seconds(trial, shipped) > shipped["startup_s"]

@@ -25,13 +25,14 @@ from secondorder import atomic
 from secondorder.curvature import Batch, Objective
 from secondorder.models import build_model
 from secondorder.optim import METHODS, build_optimizer, resolve_hparams
+from secondorder.spec import DATASETS
 from secondorder.training.batches import DataPlan
 from secondorder.training.devices import device_lease, synchronize
 from secondorder.training.record import environment
 
-SHAPES = {"lenet": (1, 28), "alexnet": (3, 32), "resnet18": (3, 32)}
+# Each model on the dataset and with the activation of its paper experiments.
+DATASET = {"lenet": "mnist", "alexnet": "cifar10", "resnet18": "cifar10"}
 ACTIVATIONS = {"lenet": "tanh", "alexnet": "tanh", "resnet18": "relu"}
-TRAIN_SIZE = {"lenet": 60_000, "alexnet": 50_000, "resnet18": 50_000}
 
 
 def run_benchmark(
@@ -52,7 +53,7 @@ def _measure(
 ) -> dict[str, Any]:
     batches = (16, 64) if quick else (100, 1000)
     repeats = 3 if quick else 20
-    models = models or (("lenet",) if quick else tuple(SHAPES))
+    models = models or (("lenet",) if quick else tuple(DATASET))
     results: list[dict[str, Any]] = []
     for name in models:
         for batch_size in batches:
@@ -72,7 +73,8 @@ def _measure(
 
 
 def _setup(name: str, batch_size: int, dev: torch.device) -> tuple[Objective, tuple]:
-    channels, size = SHAPES[name]
+    facts = DATASETS[DATASET[name]]
+    channels, size = facts.channels, facts.image_size
     torch.manual_seed(0)
     model = build_model(
         name,
@@ -119,7 +121,7 @@ def _optimizer_timings(
     """One iteration of each optimizer at batch 100, with the runner's data plan (the gradient
     sample of GD/SHG is ``gradient_fraction`` of the training-set size)."""
     batch_size = 16 if quick else 100
-    n_train = 640 if quick else TRAIN_SIZE[name]
+    n_train = 640 if quick else DATASETS[DATASET[name]].train_size
     rows = []
     for method in METHODS:
         objective, minibatch = _setup(name, batch_size, dev)
@@ -202,7 +204,7 @@ def _sgd_epoch(data_bundle: Path, dev: torch.device, quick: bool) -> dict[str, A
             spec, data_bundle, tmp, device=str(dev), progress=False, threads=threads
         )
     return {
-        "train_examples": spec.train_subset or 60_000,
+        "train_examples": spec.train_subset or DATASETS[spec.dataset].train_size,
         "batch_size": spec.batch_size,
         "epoch_train_time_s": summary["train_time_s"],
         "test_accuracy": summary["final"]["test_accuracy"],

@@ -65,7 +65,7 @@ LATER_FIELDS = ("eval_every", "holdout", "evaluate_on", "search")
 
 # Hyperparameters added to a method after the first records, with their defaults: left out of a
 # spec's dict while they hold the default (as LATER_FIELDS), so earlier runs keep their ids.
-# tests/test_registry.py holds these defaults equal to the methods' own.
+# tests/test_sqn.py holds these defaults equal to the methods' own.
 LATER_HPARAMS: dict[str, dict[str, Any]] = {"sqn": {"step_schedule": "constant"}}
 
 EVALUATION_SETS = ("test", "validation")

@@ -11,7 +11,7 @@ from secondorder.study import artifacts, layout, plan, tuning
 
 # A --configfile replaces the default study; --config key=value settings go on top.
 STUDY = glue.read_study(
-    workflow.overwrite_configfiles or [study.config.DEFAULT_CONFIG],
+    workflow.overwrite_configfiles or [DEFAULT_CONFIG],
     workflow.config_settings.config,
     Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml",
 )

@@ -16,6 +16,7 @@ import pandas as pd
 
 from secondorder import atomic
 from secondorder.spec import DATASETS
+from secondorder.training.record import METRICS, SUMMARY
 
 # Spec columns that every aggregated row carries (contract), then extra context columns.
 SPEC_COLUMNS = (
@@ -59,12 +60,12 @@ def _train_size(spec: Mapping[str, Any], metrics: pd.DataFrame, data: Mapping[st
 
 
 def _run_rows(run_dir: Path) -> pd.DataFrame:
-    summary_path = run_dir / "summary.json"
+    summary_path = run_dir / SUMMARY
     if not summary_path.exists():
         raise FileNotFoundError(f"run record incomplete: {summary_path} is missing")
     summary = json.loads(summary_path.read_text())
     spec = summary.get("spec", {})
-    metrics_path = run_dir / "metrics.csv"
+    metrics_path = run_dir / METRICS
     exists = metrics_path.exists() and metrics_path.stat().st_size > 0
     metrics = pd.read_csv(metrics_path) if exists else pd.DataFrame()
     if metrics.empty:  # keep the run visible (e.g. failed before its first log point)

@@ -17,7 +17,7 @@ import torch
 
 from secondorder.data.bundle import read_bundle
 from secondorder.errors import ConfigError
-from secondorder.spec import holdout_size
+from secondorder.spec import EVALUATION_SETS, holdout_size
 
 VALIDATION_SEED = 1  # the validation split's draw; subsets use seed 0
 
@@ -62,8 +62,8 @@ def load(
     obj = read_bundle(bundle)
     meta = obj["meta"]
     x_train, y_train = _subset(obj["x_train"], obj["y_train"], train_subset, seed, "train_subset")
-    if evaluate_on not in ("test", "validation"):
-        raise ConfigError(f"evaluate_on must be 'test' or 'validation', got {evaluate_on!r}")
+    if evaluate_on not in EVALUATION_SETS:
+        raise ConfigError(f"evaluate_on must be one of {EVALUATION_SETS}, got {evaluate_on!r}")
     if evaluate_on == "validation" and holdout is None:
         raise ConfigError("evaluate_on='validation' needs a holdout (the validation split)")
     if holdout is not None:

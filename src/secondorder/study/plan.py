@@ -123,7 +123,7 @@ def resources(
     try:
         seconds = estimate_seconds(spec, calibration)
         mem = SAFETY_FACTOR * estimate_mem_mb(spec, calibration)
-    except (ConfigError, KeyError, NotImplementedError, TypeError, ValueError) as error:
+    except (ConfigError, KeyError, NotImplementedError) as error:  # what cannot be priced
         reason = error.args[0] if isinstance(error, KeyError) and error.args else error
         _say_once(f"{reason}; jobs it cannot price ask for {_request_text()}")
         return _default_request(attempt)
@@ -259,7 +259,7 @@ def _setting(calibration: Mapping[str, Any], spec: RunSpec) -> dict[str, Any]:
     try:
         return calibration["settings"][key]
     except KeyError:
-        raise KeyError(
+        raise ConfigError(
             f"calibration {calibration.get('path', '')} has no timings of {key}; measure them "
             "with `secondorder plan --calibrate --config <this config>`"
         ) from None

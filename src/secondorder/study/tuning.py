@@ -260,9 +260,9 @@ def select(spec: RunSpec, summaries: Mapping[str, Mapping[str, Any]]) -> dict[st
             status = summary.get("status", "unknown")
             loss = (summary.get("final") or {}).get("validation_loss")
             finite = isinstance(loss, int | float) and math.isfinite(loss)
-            statuses.append(status if status != "finished" or finite else "non-finite")
+            statuses.append(status if status != record.Status.FINISHED or finite else "non-finite")
             scores.append(float(loss) if finite else None)
-        excluded = any(status != "finished" for status in statuses)
+        excluded = any(status != record.Status.FINISHED for status in statuses)
         trials.append(
             {
                 "values": point,
