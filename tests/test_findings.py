@@ -15,15 +15,19 @@ import pytest
 
 from secondorder.analysis import findings
 from secondorder.analysis.findings import (
+    batch_claims,
     batch_size,
+    byrd_step,
     decisions,
     drn,
     gd,
+    gradient_fraction,
     line_search,
     link_order,
     links,
     per_dataset,
     per_epoch,
+    relu_alexnet,
     run_time,
     sgd_batches,
     table1,
@@ -838,6 +842,252 @@ def test_fixed_step_runs_stay_out_of_the_main_comparison():
     assert [r[1] for r in f.rows] == ["SHG lower than SGD"]
 
 
+# -- Figure 1: SHG's gradient on 20 % against 100 %
+
+
+def fractions(partial: list[float], full: list[float]) -> pd.DataFrame:
+    """SHG with its gradient on 20 % and on 100 % (factors per seed of SGD's curve)."""
+    return table(
+        seeds("shg", partial, hparams={"gradient_fraction": 0.2}),
+        seeds("shg-100pct", full, method="shg", hparams={"gradient_fraction": 1.0}),
+    )
+
+
+def test_twenty_percent_of_the_data_is_enough():
+    f = gradient_fraction.check(fractions(spread(1.1), SPREAD))  # 10 % above: not significant
+    assert f.verdict == H and f.rows[0][1:3] == ("SHG", "SHG-100pct")
+    assert gradient_fraction.check(fractions(spread(0.9), SPREAD)).verdict == H
+    assert gradient_fraction.check(fractions(spread(2.0), SPREAD)).verdict == F
+    # The mini-batch-only gradient is another curve of Figure 1, not the 20 % one.
+    minibatch = seeds(
+        "shg-batch", spread(5.0), method="shg", hparams={"gradient_fraction": "minibatch"}
+    )
+    rows = table(fractions(spread(1.1), SPREAD), minibatch)
+    assert (
+        gradient_fraction.check(rows).verdict == H and len(gradient_fraction.check(rows).rows) == 1
+    )
+    assert gradient_fraction.check(table(seeds("shg", SPREAD))).summary.startswith(
+        findings.NOT_IN_STUDY
+    )
+
+
+def test_twenty_percent_inconclusive_when_seeds_disagree_or_spread():
+    # No effect claimed, the seed mean 1.03 x 100 %'s, the seeds range 0.6-1.5: no evidence.
+    assert gradient_fraction.check(fractions([0.6, 1.0, 1.5], SPREAD)).verdict == U
+    # The seed mean 1.6 x (significantly worse), but one seed equals 100 %'s.
+    assert gradient_fraction.check(fractions([1.0, 1.2, 2.6], SPREAD)).verdict == U
+
+
+def test_an_untuned_twenty_percent_is_not_enough():
+    never = untuned("shg", hparams={"gradient_fraction": 0.2})
+    rows = table(
+        never, seeds("shg-100pct", SPREAD, method="shg", hparams={"gradient_fraction": 1.0})
+    )
+    assert gradient_fraction.check(rows).verdict == F
+
+
+# -- Section 3.4: Byrd et al.'s 1/k step
+
+
+BYRD = {"lr": 1.0, "line_search": False, "step_schedule": "inverse"}
+
+
+def byrd(factors: list[float], **kwargs) -> list[pd.DataFrame]:
+    return seeds("sqn-byrd", factors, method="sqn", hparams=BYRD, **kwargs)
+
+
+def test_the_inverse_step_does_not_work():
+    searching = seeds("sqn", SPREAD)
+    f = byrd_step.check(table(searching, byrd(spread(3.0))))
+    assert f.verdict == H and f.rows[0][1:3] == ("SQN-byrd", "SQN")
+    assert "differs" not in f.rows[0][2]
+    assert byrd_step.check(table(searching, byrd(spread(1.05)))).verdict == F  # it works
+    assert (
+        byrd_step.check(table(searching, untuned("sqn-byrd", method="sqn", hparams=BYRD))).verdict
+        == H
+    )
+    # Most experiments: one setting each way is no majority.
+    cifar = table(seeds("sqn", SPREAD, dataset="cifar10"), byrd(spread(1.0), dataset="cifar10"))
+    assert byrd_step.check(table(searching, byrd(spread(3.0)), cifar)).verdict == U
+    assert byrd_step.check(table(searching)).summary.startswith(findings.NOT_IN_STUDY)
+
+
+def test_the_inverse_step_inconclusive_when_seeds_disagree():
+    # Mean 2.6 x the line search's, one seed below it.
+    assert byrd_step.check(table(seeds("sqn", SPREAD), byrd([0.9, 3.0, 4.0]))).verdict == U
+
+
+def test_the_inverse_step_is_not_a_fixed_learning_rate():
+    rows = table(seeds("sqn", SPREAD), byrd(spread(3.0)))
+    assert line_search.check(rows).summary.startswith(findings.NOT_IN_STUDY)
+
+
+# -- Figure 10: ReLU hurts SHG but not SR1
+
+
+def relu_runs(shg_relu: list[float], sr1_relu: list[float], model: str = "alexnet") -> pd.DataFrame:
+    """With tanh SHG at 0.5 x SGD and SR1 at 0.8 x; with ReLU SGD at 0.7 x and SHG, SR1 at the
+    given factors (per seed) of that."""
+    relu = {"model": model, "activation": "relu"}
+    return table(
+        sgd(model=model),
+        seeds("shg", spread(0.5), model=model),
+        seeds("sr1", spread(0.8), method="lsr1", model=model),
+        sgd(0.7, **relu),
+        seeds("shg", [0.7 * f for f in shg_relu], **relu),
+        seeds("sr1", [0.7 * f for f in sr1_relu], method="lsr1", **relu),
+    )
+
+
+def test_relu_hurts_shg_but_not_sr1():
+    f = relu_alexnet.check(relu_runs(spread(1.5), spread(0.8)))
+    assert f.verdict == H and [r[1] for r in f.rows] == ["tanh -> relu"] * 2
+    assert relu_alexnet.check(relu_runs(spread(1.5), spread(1.4))).verdict == F  # SR1 hurt
+    assert relu_alexnet.check(relu_runs(spread(0.3), spread(0.8))).verdict == F  # SHG helped
+    lenet = relu_alexnet.check(relu_runs(spread(1.5), spread(0.8), model="lenet"))
+    assert lenet.summary.startswith(findings.NOT_IN_STUDY)  # Figure 10 is AlexNet's
+
+
+def test_relu_inconclusive_when_seeds_disagree_or_spread():
+    # SHG's mean ratio rises (0.5 -> 0.67), one seed falls.
+    assert relu_alexnet.check(relu_runs([0.3, 0.7, 1.0], spread(0.8))).verdict == U
+    # "Not SR1" (no effect) with SR1's seeds spread wide with ReLU: inconclusive.
+    assert relu_alexnet.check(relu_runs(spread(1.5), [0.5, 0.8, 1.4])).verdict == U
+
+
+def test_relu_leaves_the_residual_block_to_figure_11():
+    rows = relu_runs(spread(1.5), spread(0.8))
+    residual = table(
+        sgd(0.7, model="alexnet", variant="residual"),
+        seeds("shg", spread(0.3), model="alexnet", variant="residual"),
+    )
+    f = relu_alexnet.check(table(rows, residual))
+    assert f.verdict == H and len(f.rows) == 2
+
+
+# -- Figures 6-8: the batch-size figures' own claims
+
+
+def sqn_sizes(large: list[float]) -> pd.DataFrame:
+    return table(seeds("sqn", SPREAD), seeds("sqn", large, batch_size=3200))
+
+
+def test_sqn_stagnates_at_large_batches():
+    f = batch_claims.check_sqn_stagnates(sqn_sizes(spread(1.5)))
+    assert f.verdict == H and f.rows[0][1] == "SQN higher at batch 3200 than 100"
+    assert batch_claims.check_sqn_stagnates(sqn_sizes(spread(1.0))).verdict == F
+    assert batch_claims.check_sqn_stagnates(sqn_sizes(spread(0.5))).verdict == F
+    assert batch_claims.check_sqn_stagnates(table(seeds("sqn", SPREAD))).summary.startswith(
+        findings.NOT_IN_STUDY
+    )
+    stuck = table(seeds("sqn", SPREAD), untuned("sqn", batch_size=3200))
+    assert batch_claims.check_sqn_stagnates(stuck).verdict == H
+
+
+def test_sqn_stagnates_inconclusive_when_seeds_disagree():
+    # Mean 1.47 x at batch 3200, one seed below batch 100's.
+    assert batch_claims.check_sqn_stagnates(sqn_sizes([0.9, 1.5, 2.0])).verdict == U
+
+
+def sr1_sizes(dataset: str, large: list[float]) -> pd.DataFrame:
+    """SGD and SR1 equal at batch 100; at 3200 SR1 at the given factors of SGD."""
+    return table(
+        sgd(dataset=dataset),
+        seeds("sr1", SPREAD, method="lsr1", dataset=dataset),
+        sgd(dataset=dataset, batch_size=3200),
+        seeds("sr1", large, method="lsr1", dataset=dataset, batch_size=3200),
+    )
+
+
+def test_sgd_outperforms_sr1_at_large_batches_on_both_datasets():
+    both = table(sr1_sizes("mnist", spread(1.5)), sr1_sizes("cifar10", spread(1.5)))
+    f = batch_claims.check_sgd_beats_sr1(both)
+    assert f.verdict == H and f.rows[0][1] == "SGD lower than SR1 at batch 3200"
+    one = batch_claims.check_sgd_beats_sr1(sr1_sizes("mnist", spread(1.5)))
+    assert one.verdict == U and "CIFAR-10: not in this study" in one.summary
+    other = table(sr1_sizes("mnist", spread(1.5)), sr1_sizes("cifar10", spread(0.5)))
+    assert batch_claims.check_sgd_beats_sr1(other).verdict == F
+    seeds_disagree = table(sr1_sizes("mnist", spread(1.5)), sr1_sizes("cifar10", [0.9, 1.5, 2.0]))
+    assert batch_claims.check_sgd_beats_sr1(seeds_disagree).verdict == U
+
+
+def shg_sizes(large: list[float]) -> pd.DataFrame:
+    """SGD and SHG equal at batch 100; at 3200 SHG at the given factors of SGD."""
+    return table(
+        sgd(), seeds("shg", SPREAD), sgd(batch_size=3200), seeds("shg", large, batch_size=3200)
+    )
+
+
+def test_shg_much_faster_than_sgd_at_a_large_batch():
+    f = batch_claims.check_shg_large_batch(shg_sizes(spread(0.5)))
+    assert f.verdict == H and f.rows[0][1:3] == ("SHG lower than SGD at batch 3200", "100%")
+    assert batch_claims.check_shg_large_batch(shg_sizes(spread(1.5))).verdict == F
+    assert batch_claims.check_shg_large_batch(shg_sizes(spread(1.0))).verdict == F
+    # Mean 0.72 x SGD's all along, one seed above it.
+    assert batch_claims.check_shg_large_batch(shg_sizes([0.5, 0.55, 1.1])).verdict == U
+    assert batch_claims.check_shg_large_batch(
+        table(sgd(), seeds("shg", SPREAD))
+    ).summary.startswith(findings.NOT_IN_STUDY)
+
+
+# -- Section 4.3: quasi-Newton lower than SGD on the DRN
+
+
+def test_quasi_newton_lower_than_sgd_on_the_drn():
+    lower = [drn_runs(d, sqn=spread(0.5), sr1=spread(0.6)) for d in ("mnist", "cifar10")]
+    f = drn.check_quasi_newton_lower(table(*lower))
+    assert f.verdict == H and f.rows[0][1] == "SQN lower than SGD"
+    # Competitive (f5-drn-qn holds), not lower.
+    level = [drn_runs(d, sqn=spread(1.05), sr1=spread(1.0)) for d in ("mnist", "cifar10")]
+    assert drn.check_quasi_newton(table(*level)).verdict == H
+    assert drn.check_quasi_newton_lower(table(*level)).verdict == F
+    # SQN's mean 0.72 x SGD's on MNIST, one seed above: MNIST inconclusive, so the finding.
+    disagree = drn_runs("mnist", sqn=[0.5, 0.55, 1.1], sr1=spread(0.6))
+    assert drn.check_quasi_newton_lower(table(disagree, lower[1])).verdict == U
+    only = drn.check_quasi_newton_lower(table(lower[0]))
+    assert only.verdict == U and "CIFAR-10: not in this study" in only.summary
+
+
+def test_untuned_runs_are_outcomes_in_the_batch_relu_and_drn_claims():
+    """A method that could not be tuned did not train: it changes each verdict it belongs to."""
+    never_sr1 = untuned("sr1", method="lsr1", dataset="cifar10", batch_size=3200)
+    cifar = table(
+        sgd(dataset="cifar10"),
+        seeds("sr1", SPREAD, method="lsr1", dataset="cifar10"),
+        sgd(dataset="cifar10", batch_size=3200),
+        never_sr1,
+    )
+    assert (
+        batch_claims.check_sgd_beats_sr1(table(sr1_sizes("mnist", spread(1.5)), cifar)).verdict == H
+    )
+    never_shg = untuned("shg", batch_size=3200)
+    rows = table(sgd(), seeds("shg", SPREAD), sgd(batch_size=3200), never_shg)
+    assert batch_claims.check_shg_large_batch(rows).verdict == F
+    relu = relu_runs(spread(1.5), spread(0.8))
+    relu = relu[~((relu["optimizer"] == "sr1") & (relu["activation"] == "relu"))]
+    never = untuned("sr1", method="lsr1", model="alexnet", activation="relu")
+    assert relu_alexnet.check(table(relu, never)).verdict == F  # ReLU stopped SR1
+    lower = [drn_runs(d, sqn=spread(0.5)) for d in ("mnist", "cifar10")]
+    stuck = untuned("sqn", dataset="cifar10", model="resnet18", activation="relu")
+    cifar_sgd = drn_runs("cifar10")
+    assert drn.check_quasi_newton_lower(table(*lower)).verdict == H
+    assert drn.check_quasi_newton_lower(table(lower[0], cifar_sgd, stuck)).verdict == F
+
+
+def test_a_failed_run_is_listed_in_the_new_claims():
+    crashed = run(
+        "shg-100pct",
+        [2.3],
+        method="shg",
+        seed=3,
+        status="failed",
+        hparams={"gradient_fraction": 1.0},
+    )
+    f = gradient_fraction.check(table(fractions(spread(1.1), SPREAD), crashed))
+    assert f.verdict == H and "1 failed run not counted" in f.summary
+    assert f.rows[-1][-1] == "not counted"
+
+
 # -- Table 1
 
 
@@ -867,16 +1117,23 @@ def test_check_all_lists_every_finding_once():
         "f1",
         "f1-mnist",
         "f1-cifar10",
+        "fig1-gradient",
         "f2",
         "f3",
         "f3-shg-time",
         "f4",
+        "abstract1-large-batch",
+        "fig6-sqn-batch",
+        "fig7-sr1-batch",
         "f4-sgd-400",
         "f5",
+        "fig10-relu",
         "f5-fig9",
         "f5-fig11",
         "f5-drn-qn",
+        "drn-qn-lower",
         "f6",
+        "byrd-step",
         "t1",
     ]
 

@@ -98,8 +98,7 @@ CLAIMS: tuple[Claim, ...] = (
         "Section 3.3; Figure 1",
         curves(FIG1, ("SHG with its gradient on 20 % and on 100 %",
                       together(runs(SHG), runs(SHG, fraction=1.0)))),
-        None, "no rule yet: Figure 1's curves are drawn, but no finding compares 20 % with "
-        "100 % (finding 1 leaves the other fractions out)"),
+        "fig1-gradient"),
     Claim(
         "f2", "GD, with SHG's data per step, is not better than SGD and trains unlike SHG",
         "GD has a very different training loss curve from SHG. GD is actually worse than SGD in "
@@ -140,24 +139,21 @@ CLAIMS: tuple[Claim, ...] = (
         "When using a large batch size, inexact-Newton methods will converge much faster than SGD.",
         "Abstract (1); Section 4.2; Figure 8",
         curves((FIG8,), ("SGD and SHG at two batch sizes", sizes(runs(SGD), runs(SHG)))),
-        None, "no rule of its own yet: f4 decides whether SHG gains on SGD as the batch grows, "
-        "not SHG against SGD at the largest batch"),
+        "abstract1-large-batch"),
     Claim(
         "fig6-sqn-batch", "SQN stagnates as the batch size grows",
         "SQN works well when batch size is small but the training becomes stagnant when batch "
         "size becomes larger.",
         "Section 4.2; Figure 6",
         curves((FIG6,), ("SQN at two batch sizes", sizes(runs(SQN)))),
-        None, "no rule of its own yet: f4 decides that larger batches do not help SQN (relative "
-        "to SGD), not that it stagnates"),
+        "fig6-sqn-batch"),
     Claim(
         "fig7-sr1-batch", "As the batch grows, SGD outperforms SR1 on both datasets",
         "As batch size grows, SGD outperforms SR1 on both datasets.",
         "Figure 7; Section 4.2",
         curves((FIG7,), *per_dataset("SGD and SR1 at two batch sizes",
                                      lambda d: sizes(runs(SGD, on=d), runs(SR1)))),
-        None, "no rule of its own yet: f4 decides that larger batches do not help SR1 (relative "
-        "to SGD), not that SGD ends below SR1"),
+        "fig7-sr1-batch"),
     Claim(
         "f4-sgd-400", "SGD benefits a bit from batches growing to 400, but not from larger ones",
         "SGD benefits a bit when batch size grows to 400 but not larger.",
@@ -182,7 +178,7 @@ CLAIMS: tuple[Claim, ...] = (
         "Figure 10; Section 4.3",
         curves((FIG10,), ("SGD, SHG and SR1 with tanh and with ReLU",
                           links((SGD, SHG, SR1), TANH, RELU))),
-        None, "no rule of its own yet: f5 decides ReLU and the identity link together"),
+        "fig10-relu"),
     Claim(
         "f5-fig9", "SHG trains the DRN (ReLU) on MNIST but fails on CIFAR-10",
         "Although SHG can still optimize DRN on MNIST well, it fails to converge to better "
@@ -214,8 +210,7 @@ CLAIMS: tuple[Claim, ...] = (
         "Section 4.3",
         curves(FIGS_9, *per_dataset("SGD and SQN or SR1 on the DRN",
                                     lambda d: against_sgd(drn, QUASI_NEWTON, d))),
-        None, "no rule of its own yet: f5-drn-qn decides the weaker 'competitive' (no worse "
-        "than SGD)"),
+        "drn-qn-lower"),
     Claim(
         "f6", "Second-order methods fail with a fixed learning rate; line search is essential",
         "In sum, second-order methods will not work on most of cases as shown in figure 12.",
@@ -231,8 +226,7 @@ CLAIMS: tuple[Claim, ...] = (
         "Section 3.4",
         curves((BYRD,), ("SQN with the step beta/k and with its line search", together(
             runs(SQN, line_search=False, hparams={"step_schedule": "inverse"}), runs(SQN)))),
-        None, "no rule of its own yet: f6 counts SQN-byrd among its fixed-step runs, pooled "
-        "with the fixed steps of Figure 12"),
+        "byrd-step"),
     Claim(
         "hard-to-tune", "Second-order methods are too sensitive to their hyperparameters",
         "However, current methods are too sensitive to parameters and not easy to tune for "

@@ -15,7 +15,12 @@ from secondorder.analysis.findings.decisions import (
     ratio_of,
 )
 from secondorder.analysis.findings.failures import failed_where, note_failed
-from secondorder.analysis.findings.selection import differing_hparams, runs_table, split_failed
+from secondorder.analysis.findings.selection import (
+    differing_hparams,
+    is_inverse_step,
+    runs_table,
+    split_failed,
+)
 from secondorder.analysis.findings.text import setting_label
 from secondorder.analysis.findings.thresholds import (
     DECISIVE_FACTOR,
@@ -65,6 +70,13 @@ def line_search_twin(
     return str(preset), differences
 
 
+def _fixed_rate(runs: pd.DataFrame) -> pd.Series:
+    """Fixed-step runs with a fixed learning rate (Byrd et al.'s 1/k step is its own claim)."""
+    if runs.empty:
+        return runs["fixed_step"].astype(bool)
+    return runs["fixed_step"].astype(bool) & ~runs.apply(is_inverse_step, axis=1)
+
+
 def check(rows: pd.DataFrame) -> Finding:
     """Each fixed-step run group (a second-order preset with ``line_search: false``) against its
     line-search twin in the same setting (:func:`line_search_twin`: the same preset but for the
@@ -98,10 +110,10 @@ def check(rows: pd.DataFrame) -> Finding:
     )
     every = runs_table(rows)
     rows, failed = split_failed(rows)
-    fixed_runs = every[every["fixed_step"].astype(bool)]  # their methods' failed runs list
+    fixed_runs = every[_fixed_rate(every)]  # their methods' failed runs list
     failed = failed_where(failed, fixed_runs, [*GRID_AXES, "method"])
     runs = runs_table(rows)
-    fixed = runs[runs["fixed_step"].astype(bool)]
+    fixed = runs[_fixed_rate(runs)]
     if fixed.empty:
         what = "no second-order run with a fixed learning rate"
         return note_failed(not_in_study(finding, what), failed, GRID_AXES)

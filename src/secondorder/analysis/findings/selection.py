@@ -35,6 +35,12 @@ def is_fixed_step(row: pd.Series) -> bool:
     )
 
 
+def is_inverse_step(row: pd.Series) -> bool:
+    """A fixed-step run whose step decays as 1/k (Byrd et al. 2016, Section 3.4's own claim):
+    not a fixed learning rate."""
+    return is_fixed_step(row) and hparams_of(row).get("step_schedule") == "inverse"
+
+
 def is_gradient_variant(row: pd.Series) -> bool:
     """An SHG run whose gradient is not on 20 % of the data (Figure 1's other curves)."""
     fraction = hparams_of(row).get("gradient_fraction", MAIN_GRADIENT_FRACTION)
