@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import NullFormatter
 
 from secondorder import atomic
 from secondorder.analysis.figures import save_figure
@@ -286,6 +287,7 @@ def plot_sensitivity(table: pd.DataFrame, preset: str, colour: str, png: Path, p
     dashes = ("-", "--", ":", "-.")
     for ax, key in zip(axes, keys, strict=False):
         column = f"value:{key}"
+        log_values: set[float] = set()
         for i, (_, trials) in enumerate(table.groupby("group", sort=False)):
             trials = trials[trials[column].notna()]
             x, log, labels = _positions(list(trials[column]))
@@ -314,8 +316,13 @@ def plot_sensitivity(table: pd.DataFrame, preset: str, colour: str, png: Path, p
             )
             if log:
                 ax.set_xscale("log")
+                log_values.update(trials["x"])
             if labels is not None:
                 ax.set_xticks(range(len(labels)), labels)
+        if log_values:  # ticks at the grids' values (at most 8): minor log labels would overlap
+            ticks = sorted(log_values)[:: max(1, math.ceil(len(log_values) / 8))]
+            ax.set_xticks(ticks, [f"{v:g}" for v in ticks])
+            ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel(key)
         ax.set_ylabel("validation loss at the tuning budget")
         ax.set_ylim(top=top * 1.05)
