@@ -25,8 +25,7 @@ ARTIFACT_FILES = artifacts.artifact_files(STUDY["artifacts"])  # every artifact'
 PRESET_METHODS = {name: p["method"] for name, p in STUDY["optimizers"].items()}
 TUNED_PRESETS = tuning.tuned_presets(STUDY["optimizers"], SEARCHES)
 TRAIN_GPUS = glue.train_gpus(STUDY["device"])
-# Timings of this machine (`secondorder plan --calibrate`), else of $SECONDORDER_CALIBRATION,
-# else the package's default: what each training job asks the scheduler for.
+# What training jobs ask the scheduler for (plan.calibration_for_requests; None: the default).
 CALIBRATION = plan.calibration_for_requests()
 ANALYSIS_CODE = glue.analysis_code()  # an input of every analysis rule
 
@@ -71,7 +70,8 @@ def train_mem_mb(wildcards, attempt):
     return plan.resources(RUNS[wildcards.run_id], CALIBRATION, attempt)["mem_mb"]
 
 
-def train_retries_left(wildcards, attempt):  # times --retries restarts a failing job yet
+def train_retries_left(wildcards, attempt):
+    """How many more times --retries restarts a failing train job."""
     return max(0, workflow.execution_settings.retries + 1 - attempt)
 
 
