@@ -26,6 +26,7 @@ MARKED = {
     "loss_curves": [("results/figures/{}.png", "Loss curves", "figure")],
     "accuracy_table": [("results/tables/{}.csv", "Accuracy tables", "table")],
     "time_to_target": [("results/tables/{}.csv", "Time to target", "table")],
+    "step_cost": [("results/tables/{}.csv", "Step cost", "table")],
     "cg_diagnostics": [
         ("results/figures/{}.png", "CG diagnostics", "figure"),
         ("results/figures/{}.csv", "CG diagnostics", "numbers"),

@@ -29,6 +29,7 @@ TABLE_FILES = ("tables/{name}.md", "tables/{name}.tex", "tables/{name}.csv")
 ARTIFACT_FILES = {
     "accuracy_table": TABLE_FILES,
     "time_to_target": TABLE_FILES,
+    "step_cost": TABLE_FILES,
     "loss_curves": ("figures/{name}.png", "figures/{name}.pdf"),
     "cg_diagnostics": ("figures/{name}.png", "figures/{name}.pdf", "figures/{name}.csv"),
 }
@@ -103,6 +104,7 @@ def test_dry_run_has_one_train_job_per_run(workdir, args, config):
         "loss_curves": "figure",
         "time_to_target": "time_to_target",
         "cg_diagnostics": "cg_diagnostics",
+        "step_cost": "step_cost",
     }
     assert counts["train"] == expected_runs(config)
     assert counts["prepare_data"] == len(datasets)
