@@ -9,7 +9,7 @@ import pandas as pd
 
 from secondorder.analysis.findings.curves import end_samples, run_curves
 from secondorder.analysis.findings.decisions import ratio_of
-from secondorder.analysis.findings.failures import failed_where, note_failed
+from secondorder.analysis.findings.failures import conclude, failed_where
 from secondorder.analysis.findings.line_search import fixed_step_verdict, line_search_twin
 from secondorder.analysis.findings.selection import is_inverse_step, runs_table, split_failed
 from secondorder.analysis.findings.text import setting_label
@@ -21,9 +21,6 @@ from secondorder.analysis.findings.thresholds import (
 from secondorder.analysis.findings.verdicts import (
     UNCLEAR,
     Finding,
-    count_text,
-    majority,
-    not_in_study,
 )
 from secondorder.analysis.rows import loss_column
 from secondorder.analysis.style import optimizer_label
@@ -97,10 +94,5 @@ def check(rows: pd.DataFrame) -> Finding:
             )
         )
         used |= {*group["run_id"], *ls_ids}
-    if not verdicts:
-        what = "no SQN run with the step 1/k and a line-search counterpart"
-        return note_failed(not_in_study(finding, what), failed, GRID_AXES)
-    finding.verdict = majority(verdicts)
-    finding.summary = count_text(verdicts, "settings")
-    finding.run_ids = frozenset(used)
-    return note_failed(finding, failed, GRID_AXES)
+    what = "no SQN run with the step 1/k and a line-search counterpart"
+    return conclude(finding, verdicts, used, failed, what, GRID_AXES)

@@ -4,13 +4,13 @@ nothing about its optimizer). Untuned and diverged runs are outcomes and count (
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import pandas as pd
 
 from secondorder.analysis.findings.selection import runs_table
 from secondorder.analysis.findings.text import setting_label
-from secondorder.analysis.findings.verdicts import Finding
+from secondorder.analysis.findings.verdicts import Finding, count_text, majority, not_in_study
 from secondorder.analysis.style import optimizer_label
 from secondorder.spec import GRID_AXES
 
@@ -52,3 +52,23 @@ def failed_where(failed: pd.DataFrame, rows: pd.DataFrame, columns: Iterable[str
     keys = set(map(tuple, rows[columns].drop_duplicates().to_numpy().tolist()))
     inside = [tuple(values) in keys for values in failed[columns].to_numpy().tolist()]
     return failed[inside]
+
+
+def conclude(
+    finding: Finding,
+    verdicts: Sequence[str],
+    run_ids: Iterable[str],
+    failed: pd.DataFrame,
+    missing: str,
+    columns: Iterable[str] = ("batch_size",),
+    what: str = "settings",
+) -> Finding:
+    """The finding by the majority of its per-setting ``verdicts`` over the runs ``run_ids``,
+    or "not in this study" (``missing``: what the study lacks) when it has none; its failed
+    runs are noted either way (:func:`note_failed`, with ``columns`` in their labels)."""
+    if not verdicts:
+        return note_failed(not_in_study(finding, missing), failed, columns)
+    finding.verdict = majority(verdicts)
+    finding.summary = count_text(verdicts, what)
+    finding.run_ids = frozenset(run_ids)
+    return note_failed(finding, failed, columns)

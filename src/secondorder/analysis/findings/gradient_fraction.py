@@ -9,7 +9,7 @@ import pandas as pd
 
 from secondorder.analysis.findings.curves import end_samples, run_curves
 from secondorder.analysis.findings.decisions import claim_not_above, ratio_of
-from secondorder.analysis.findings.failures import failed_where, note_failed
+from secondorder.analysis.findings.failures import conclude, failed_where
 from secondorder.analysis.findings.selection import (
     MAIN_GRADIENT_FRACTION,
     runs_table,
@@ -20,9 +20,6 @@ from secondorder.analysis.findings.thresholds import EQUIVALENCE_MARGIN
 from secondorder.analysis.findings.verdicts import (
     UNCLEAR,
     Finding,
-    count_text,
-    majority,
-    not_in_study,
 )
 from secondorder.analysis.rows import hparams_of, loss_column
 from secondorder.analysis.style import optimizer_label
@@ -108,10 +105,5 @@ def check(rows: pd.DataFrame) -> Finding:
                     )
                 )
                 used |= {*ids[partial], *ids[whole]}
-    if not verdicts:
-        what = "no setting with SHG's gradient on 20 % and on 100 % of the data"
-        return note_failed(not_in_study(finding, what), failed, GRID_AXES)
-    finding.verdict = majority(verdicts)
-    finding.summary = count_text(verdicts, "settings")
-    finding.run_ids = frozenset(used)
-    return note_failed(finding, failed, GRID_AXES)
+    what = "no setting with SHG's gradient on 20 % and on 100 % of the data"
+    return conclude(finding, verdicts, used, failed, what, GRID_AXES)

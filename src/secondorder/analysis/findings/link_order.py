@@ -9,16 +9,13 @@ import pandas as pd
 from secondorder.analysis.findings.curves import common_range, run_curves
 from secondorder.analysis.findings.decisions import claim_lower
 from secondorder.analysis.findings.effects import relative_loss
-from secondorder.analysis.findings.failures import failed_where, note_failed
+from secondorder.analysis.findings.failures import conclude, failed_where
 from secondorder.analysis.findings.selection import runs_table, split_failed
 from secondorder.analysis.findings.text import setting_label
 from secondorder.analysis.findings.thresholds import LOSS_MARGIN
 from secondorder.analysis.findings.verdicts import (
     UNCLEAR,
     Finding,
-    count_text,
-    majority,
-    not_in_study,
 )
 from secondorder.analysis.rows import loss_column
 from secondorder.analysis.style import optimizer_label
@@ -97,10 +94,5 @@ def check(rows: pd.DataFrame) -> Finding:
                 )
             )
             used |= set(ids)
-    if not verdicts:
-        what = "no setting with SHG and SGD run with tanh, with ReLU and with the residual block"
-        return note_failed(not_in_study(finding, what), failed, GRID_AXES[2:])
-    finding.verdict = majority(verdicts)
-    finding.summary = count_text(verdicts, "settings")
-    finding.run_ids = frozenset(used)
-    return note_failed(finding, failed, GRID_AXES[2:])
+    what = "no setting with SHG and SGD run with tanh, with ReLU and with the residual block"
+    return conclude(finding, verdicts, used, failed, what, GRID_AXES[2:])

@@ -7,16 +7,13 @@ import pandas as pd
 
 from secondorder.analysis.findings.against_sgd import main_rows
 from secondorder.analysis.findings.decisions import Sample, claim_at_least, ratio_of
-from secondorder.analysis.findings.failures import NOT_COUNTED, note_failed
+from secondorder.analysis.findings.failures import NOT_COUNTED, conclude
 from secondorder.analysis.findings.selection import runs_table, split_failed
 from secondorder.analysis.findings.text import setting_label
 from secondorder.analysis.findings.thresholds import DECISIVE_FACTOR, SHG_TIME_RATIO
 from secondorder.analysis.findings.verdicts import (
     UNCLEAR,
     Finding,
-    count_text,
-    majority,
-    not_in_study,
 )
 from secondorder.analysis.style import optimizer_label
 from secondorder.spec import GRID_AXES
@@ -75,11 +72,4 @@ def check(rows: pd.DataFrame) -> Finding:
         ratio = ratio_of(ours, theirs)
         finding.rows.append((label, ours.text(), theirs.text(), ratio.text(), verdicts[-1]))
         used |= set(shg["run_id"]) | set(sgd["run_id"])
-    if not verdicts:
-        return note_failed(
-            not_in_study(finding, "no setting with finished SHG and SGD runs"), failed
-        )
-    finding.verdict = majority(verdicts)
-    finding.summary = count_text(verdicts, "settings")
-    finding.run_ids = frozenset(used)
-    return note_failed(finding, failed)
+    return conclude(finding, verdicts, used, failed, "no setting with finished SHG and SGD runs")

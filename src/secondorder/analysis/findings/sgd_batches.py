@@ -8,7 +8,7 @@ import pandas as pd
 
 from secondorder.analysis.findings.curves import end_samples, run_curves
 from secondorder.analysis.findings.decisions import claim_lower, claim_not_above
-from secondorder.analysis.findings.failures import failed_where, note_failed
+from secondorder.analysis.findings.failures import conclude, failed_where
 from secondorder.analysis.findings.selection import runs_table, split_failed
 from secondorder.analysis.findings.text import setting_label
 from secondorder.analysis.findings.thresholds import EQUIVALENCE_MARGIN, LOSS_MARGIN
@@ -16,9 +16,6 @@ from secondorder.analysis.findings.verdicts import (
     UNCLEAR,
     Finding,
     all_of,
-    count_text,
-    majority,
-    not_in_study,
 )
 from secondorder.analysis.rows import loss_column
 from secondorder.spec import GRID_AXES
@@ -89,10 +86,5 @@ def check(rows: pd.DataFrame) -> Finding:
             finding.rows.append(row)
         verdicts.append(all_of([parts[0], all_of(parts[1:])]))
         used |= set(own["run_id"])
-    if not verdicts:
-        what = f"no SGD run at batch {FIGURE8_BATCH} and at sizes below and above it"
-        return note_failed(not_in_study(finding, what), failed, GRID_AXES[2:])
-    finding.verdict = majority(verdicts)
-    finding.summary = count_text(verdicts, "settings")
-    finding.run_ids = frozenset(used)
-    return note_failed(finding, failed, GRID_AXES[2:])
+    what = f"no SGD run at batch {FIGURE8_BATCH} and at sizes below and above it"
+    return conclude(finding, verdicts, used, failed, what, GRID_AXES[2:])

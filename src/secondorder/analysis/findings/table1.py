@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from secondorder.analysis import paper
-from secondorder.analysis.findings.failures import note_failed
+from secondorder.analysis.findings.failures import conclude
 from secondorder.analysis.findings.selection import main_settings, split_failed
 from secondorder.analysis.findings.thresholds import TABLE1_TOLERANCE_PP
 from secondorder.analysis.findings.verdicts import (
@@ -13,9 +13,6 @@ from secondorder.analysis.findings.verdicts import (
     HOLDS,
     UNCLEAR,
     Finding,
-    count_text,
-    majority,
-    not_in_study,
 )
 from secondorder.analysis.style import dataset_label, is_missing, model_label
 from secondorder.analysis.tables import accuracy_summary, reduced_scale
@@ -74,9 +71,5 @@ def check(rows: pd.DataFrame) -> Finding:
                 verdicts[-1],
             )
         )
-    if not verdicts:
-        return note_failed(not_in_study(finding, "no SGD run of a Table 1 setting"), failed)
-    finding.verdict = majority(verdicts)
-    finding.summary = count_text(verdicts, "entries")
-    finding.run_ids = frozenset(sgd["run_id"])
-    return note_failed(finding, failed)
+    missing = "no SGD run of a Table 1 setting"
+    return conclude(finding, verdicts, sgd["run_id"], failed, missing, what="entries")
