@@ -84,6 +84,13 @@ def spec_digest(values: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:6]
 
 
+def setting_name(dataset: str, model: str, activation: str, variant: str) -> str:
+    """A setting as run ids spell it: ``mnist-lenet-tanh``, the variant after the activation
+    unless it is standard (``mnist-alexnet-tanh-residual``)."""
+    setting = f"{dataset}-{model}-{activation}"
+    return setting if variant == "standard" else f"{setting}-{variant}"
+
+
 @dataclass(frozen=True)
 class RunSpec:
     """Everything that determines one training run (and hence its record)."""
@@ -144,8 +151,7 @@ class RunSpec:
     @property
     def setting(self) -> str:
         """Dataset, model, activation and (unless standard) variant: ``mnist-lenet-tanh``."""
-        setting = f"{self.dataset}-{self.model}-{self.activation}"
-        return setting if self.variant == "standard" else f"{setting}-{self.variant}"
+        return setting_name(self.dataset, self.model, self.activation, self.variant)
 
     @functools.cached_property  # a frozen spec: computed once (thousands of calls per DAG)
     def run_id(self) -> str:

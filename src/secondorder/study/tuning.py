@@ -37,7 +37,7 @@ from typing import Any
 
 from secondorder import atomic
 from secondorder.errors import ConfigError
-from secondorder.spec import GRID_AXES, RunSpec
+from secondorder.spec import GRID_AXES, RunSpec, setting_name
 from secondorder.study import layout
 from secondorder.study.space import grid
 from secondorder.training import record
@@ -228,11 +228,10 @@ def budget_check(searches: Mapping[str, RunSpec]) -> list[dict[str, Any]]:
 
 
 def setting_label(setting: Mapping[str, Any]) -> str:
-    """A setting in one word and its batch size: ``mnist-lenet-tanh bs100`` (the variant
-    after the activation unless standard), as run ids spell it."""
-    name = f"{setting['dataset']}-{setting['model']}-{setting['activation']}"
-    if setting["variant"] != "standard":
-        name += f"-{setting['variant']}"
+    """A setting in one word and its batch size, as run ids spell it: ``mnist-lenet-tanh bs100``."""
+    name = setting_name(
+        setting["dataset"], setting["model"], setting["activation"], setting["variant"]
+    )
     return f"{name} bs{setting['batch_size']}"
 
 
