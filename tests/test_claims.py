@@ -5,6 +5,7 @@ report's verdict table with one row per claim."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -12,13 +13,14 @@ import pytest
 from test_report import report  # noqa: F401 (the synthetic study's report, a fixture)
 
 from secondorder import cli
-from secondorder.analysis import findings
+from secondorder.analysis import findings, paper
 from secondorder.analysis.claims import CLAIMS, NO_RULE, claim_verdict
 from secondorder.analysis.findings import Finding, check_all
 from secondorder.analysis.report.verdicts import BADGES
 
 REPO = Path(__file__).resolve().parents[1]
 PAPER = REPO.parent / "shared" / "paper.md"
+THREAD = REPO.parent / "shared" / "reference" / "openreview-thread.md"
 # What config/quick.yaml does not run: batch 400 (its batch grid is 50-200), the DRN on
 # CIFAR-10, SQN with Byrd et al.'s step, SQN tuned on AlexNet/CIFAR-10.
 QUICK_ABSENT = [
@@ -46,6 +48,20 @@ def test_the_words_are_the_papers():
         assert claim.words in text, claim.id
 
 
+@pytest.mark.skipif(not (PAPER.exists() and THREAD.exists()), reason="no paper or thread text")
+def test_the_inconsistencies_quote_the_paper_and_the_authors_reply():
+    """The DRN's layers, its activation and SHG's CG steps: each quote of the paper's text is
+    in the paper, each of the authors' reply in the review thread's notes."""
+    items = paper.inconsistencies()
+    drn, relu, cg = items[-3:]
+    assert "18 layers in the paper's text" in drn and "20 in the authors' reply" in drn
+    assert "trains its DRN with ReLU" in relu and "tanh replaced ReLU" in relu
+    assert "no number of CG steps" in cg and "reply says 10 " in cg
+    text, thread = PAPER.read_text(), THREAD.read_text()
+    for quote in re.findall(r'"([^"]+)"', "\n".join(items[-3:])):
+        assert quote in text or quote in thread, quote
+
+
 def test_every_rule_is_a_finding_and_every_finding_a_claims_rule():
     keys = [f.key for f in check_all(pd.DataFrame())]
     rules = [c.rule for c in CLAIMS if c.rule is not None]
@@ -56,7 +72,7 @@ def test_every_rule_is_a_finding_and_every_finding_a_claims_rule():
 
 def test_a_claims_verdict():
     claim = next(c for c in CLAIMS if c.rule == "f1")
-    unruled = next(c for c in CLAIMS if c.rule is None)
+    unruled = replace(claim, rule=None, reason="no rule yet: for the test")
 
     def finding(verdict: str, summary: str) -> Finding:
         return Finding("f1", "t", "p", "r", verdict, summary)
@@ -80,7 +96,9 @@ def test_the_paper_config_runs_what_every_claim_needs(capsys):
     ]
     assert out.count("  runs:  yes: ") == len(CLAIMS)
     assert out.rstrip().endswith("None not in this study: the config runs what every claim needs.")
-    assert "  rule:  f4-sgd-400\n" in out and "  rule:  none, no rule yet: " in out
+    assert "  rule:  f4-sgd-400\n" in out and "  rule:  none" not in out
+    assert f"\n{len(CLAIMS)} of {len(CLAIMS)} claims decided by a rule.\n" in out
+    assert "  rule:  hard-to-tune\n" in out and "  rule:  sqn-alexnet-cifar10\n" in out
 
 
 def test_the_quick_config_says_which_claims_it_cannot_test(capsys):
@@ -105,5 +123,5 @@ def test_the_verdict_table_has_one_row_per_claim(report):  # noqa: F811
     for claim in CLAIMS:
         assert len(re.findall(rf"^### {re.escape(claim.id)}: ", sections, flags=re.M)) == 1
     page = (report["results"] / "report.html").read_text()
-    assert '<span class="badge absent"><strong>no rule yet</strong></span>' in page
+    assert '<span class="badge absent"><strong>not in this study</strong></span>' in page
     assert '<span class="badge unclear"><strong>inconclusive</strong></span>' in page

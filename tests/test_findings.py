@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from secondorder import study
 from secondorder.analysis import findings
 from secondorder.analysis.findings import (
     batch_claims,
@@ -22,6 +23,7 @@ from secondorder.analysis.findings import (
     drn,
     gd,
     gradient_fraction,
+    hard_to_tune,
     line_search,
     link_order,
     links,
@@ -30,11 +32,13 @@ from secondorder.analysis.findings import (
     relu_alexnet,
     run_time,
     sgd_batches,
+    sqn_alexnet,
     table1,
     thresholds,
     wall_time,
 )
 from secondorder.analysis.findings.decisions import Sample
+from secondorder.study import tuning
 
 H, F, U = findings.HOLDS, findings.FAILS, findings.UNCLEAR
 SGD = [2.3, 1.0, 0.8, 0.6, 0.5]  # loss at epochs 0, 0.25, 0.5, 0.75, 1.0
@@ -1088,6 +1092,409 @@ def test_a_failed_run_is_listed_in_the_new_claims():
     assert f.rows[-1][-1] == "not counted"
 
 
+# -- every finding's table marks the runs that did not finish (issue 19, item 4)
+
+
+def broken(rows: pd.DataFrame, how: str, optimizer: str, **where) -> pd.DataFrame:
+    """`rows` with the runs of `optimizer` (in the setting `where`) ended another way:
+    "untuned" (every seed: its initial point only), or "diverged, failed" (its first seed
+    diverged, a failed seed 9 beside it)."""
+    mask = rows["optimizer"] == optimizer
+    for column, value in where.items():
+        mask &= rows[column] == value
+    assert mask.any(), (optimizer, where)
+    target = rows[mask]
+    if how == "untuned":
+        return pd.concat([rows[~mask], target[target["epoch"] == 0].assign(status="untuned")])
+    first = target["seed"] == target["seed"].min()
+    rows = rows.copy()
+    rows.loc[first[first].index, "status"] = "diverged"
+    crashed = target[first].assign(run_id=lambda t: t["run_id"] + "-crashed", seed=9)
+    return pd.concat([rows, crashed.assign(status="failed")], ignore_index=True)
+
+
+ALEX, RELU = {"model": "alexnet"}, {"model": "alexnet", "activation": "relu"}
+DRN = {"model": "resnet18", "activation": "relu"}
+MARKED = {
+    "f1": (per_epoch.check, lambda: table(sgd(), seeds("shg", spread(0.5))), "shg", {}),
+    "f1-mnist": (
+        per_dataset.check_mnist,
+        lambda: figure("mnist", spread(0.7), spread(1.0)),
+        "shg",
+        {},
+    ),
+    "f1-cifar10": (
+        per_dataset.check_cifar10,
+        lambda: figure("cifar10", spread(0.7), spread(0.7)),
+        "sqn",
+        {},
+    ),
+    "fig1-gradient": (
+        gradient_fraction.check,
+        lambda: fractions(spread(1.1), SPREAD),
+        "shg-100pct",
+        {},
+    ),
+    "f2": (
+        gd.check,
+        lambda: table(sgd(), seeds("gd", spread(1.2)), seeds("shg", spread(0.5))),
+        "gd",
+        {},
+    ),
+    "f3-shg-time": (
+        run_time.check,
+        lambda: table(timed(0, [1.0, 1.02, 0.98]), timed(0.5, [300, 310, 305])),
+        "shg",
+        {},
+    ),
+    "f4": (batch_size.check, lambda: batches(spread(0.5), spread(1.0)), "shg", {"batch_size": 400}),
+    "abstract1-large-batch": (
+        batch_claims.check_shg_large_batch,
+        lambda: shg_sizes(spread(0.5)),
+        "shg",
+        {"batch_size": 3200},
+    ),
+    "fig6-sqn-batch": (
+        batch_claims.check_sqn_stagnates,
+        lambda: sqn_sizes(spread(1.5)),
+        "sqn",
+        {"batch_size": 3200},
+    ),
+    "fig7-sr1-batch": (
+        batch_claims.check_sgd_beats_sr1,
+        lambda: table(sr1_sizes("mnist", spread(1.5)), sr1_sizes("cifar10", spread(1.5))),
+        "sr1",
+        {"dataset": "mnist", "batch_size": 3200},
+    ),
+    "f4-sgd-400": (
+        sgd_batches.check,
+        lambda: sgd_sizes(spread(0.8), spread(0.82)),
+        "sgd",
+        {"batch_size": 800},
+    ),
+    "f5": (links.check, lambda: activations(spread(1.5), spread(0.8)), "shg", RELU),
+    "fig10-relu": (relu_alexnet.check, lambda: relu_runs(spread(1.5), spread(0.8)), "shg", RELU),
+    "f5-fig9": (
+        drn.check_shg,
+        lambda: table(drn_runs("mnist", shg=spread(1.05)), drn_runs("cifar10", shg=spread(2.0))),
+        "shg",
+        {"dataset": "cifar10", **DRN},
+    ),
+    "f5-fig11": (
+        link_order.check,
+        lambda: three_links(spread(1.5), spread(1.2)),
+        "shg",
+        {"variant": "residual", **ALEX},
+    ),
+    "f5-drn-qn": (
+        drn.check_quasi_newton,
+        lambda: table(*(drn_runs(d, sqn=spread(1.0)) for d in ("mnist", "cifar10"))),
+        "sqn",
+        {"dataset": "mnist", **DRN},
+    ),
+    "drn-qn-lower": (
+        drn.check_quasi_newton_lower,
+        lambda: table(*(drn_runs(d, sqn=spread(0.5)) for d in ("mnist", "cifar10"))),
+        "sqn",
+        {"dataset": "mnist", **DRN},
+    ),
+    "f6": (
+        line_search.check,
+        lambda: table(seeds("sr1", SPREAD, method="lsr1"), fixed_step(spread(3.0))),
+        "sr1_fixed",
+        {},
+    ),
+    "byrd-step": (
+        byrd_step.check,
+        lambda: table(seeds("sqn", SPREAD), byrd(spread(3.0))),
+        "sqn-byrd",
+        {},
+    ),
+    "t1": (
+        table1.check,
+        lambda: table(
+            *(run("sgd", SGD, seed=s, accuracies=[0.5, 0.9, 0.95, 0.991, 0.96]) for s in range(3))
+        ),
+        "sgd",
+        {},
+    ),
+}
+
+
+@pytest.mark.parametrize("key", sorted(MARKED))
+def test_every_table_marks_untuned_diverged_and_failed_runs(key):
+    check, rows_of, optimizer, where = MARKED[key]
+    cells = [
+        " ".join(map(str, row))
+        for how in ("untuned", "diverged, failed")
+        for row in check(broken(rows_of(), how, optimizer, **where)).rows
+    ]
+    text = " | ".join(cells)
+    assert check(rows_of()).key == key
+    assert "untuned" in text, text
+    assert "diverged" in text, text
+    assert "failed (crashed): seed 9" in text, text
+
+
+def test_the_time_to_target_table_marks_untuned_diverged_and_failed_runs():
+    rows = table(
+        run("sgd", SGD, accuracies=[0.5, 0.9, 0.99, 0.99, 0.99]),
+        run("shg", scaled(0.5), accuracies=[0.5, 0.9, 0.95, 0.99, 0.99]),
+        run("sqn", scaled(0.5), accuracies=[0.5, 0.9, 0.99, 0.99, 0.99]),
+    )
+    text = " ".join(
+        " ".join(map(str, r))
+        for how in ("untuned", "diverged, failed")
+        for r in wall_time.check(broken(rows, how, "shg")).rows
+    )
+    assert "untuned" in text and "diverged" in text and "failed (crashed): seed 9" in text, text
+
+
+# -- the claims of tuning: "hard to tune", "no parameters make SQN work on AlexNet/CIFAR-10"
+
+INF = math.inf
+
+
+def grid(
+    optimizer: str,
+    points: list[list[float | None]],
+    *,
+    method: str | None = None,
+    pinned: dict | None = None,
+    **setting,
+) -> dict:
+    """A selection file as rule select writes it: one entry per grid point, each its validation
+    loss per tuning seed (inf: diverged, None: failed); the winner the lowest mean of the points
+    whose every seed finished."""
+    setting = {
+        "dataset": "mnist",
+        "model": "lenet",
+        "activation": "tanh",
+        "variant": "standard",
+        "batch_size": 100,
+        **setting,
+    }
+    trials = []
+    for i, losses in enumerate(points):
+        statuses = [
+            "failed" if v is None else "finished" if math.isfinite(v) else "diverged"
+            for v in losses
+        ]
+        scores = [v if s == "finished" else None for v, s in zip(losses, statuses, strict=True)]
+        excluded = any(s != "finished" for s in statuses)
+        trials.append(
+            {
+                "values": {"lr": i},
+                "run_ids": [f"{optimizer}-{i}-s{s}" for s in range(len(losses))],
+                "statuses": statuses,
+                "seed_scores": scores,
+                "score": None if excluded else sum(scores) / len(scores),
+            }
+        )
+    ranked = [t for t in trials if t["score"] is not None]
+    winner = min(ranked, key=lambda t: t["score"]) if ranked else None
+    return {
+        "group": f"{setting['dataset']}-{setting['model']}__{optimizer}__bs{setting['batch_size']}",
+        "setting": {**setting, "optimizer": optimizer, "method": method or optimizer},
+        "pinned": pinned if pinned is not None else {"line_search": True},
+        "search": {"space": {"lr": list(range(len(points)))}, "seeds": list(range(len(points[0])))},
+        "points": len(points),
+        "trials": trials,
+        "status": "selected" if winner else "all_excluded",
+        "winner": winner["values"] if winner else None,
+        "score": winner["score"] if winner else None,
+    }
+
+
+def per_seed(*losses: float | None, seeds: int = 2) -> list[list[float | None]]:
+    """Every grid point with the same loss on each tuning seed."""
+    return [[v] * seeds for v in losses]
+
+
+FORGIVING = per_seed(1.0, 1.02, 1.03, 2.0)  # 3 of 4 points within 5 % of the best
+SENSITIVE = per_seed(1.0, 3.0, INF, 5.0)  # 1 of 4
+
+
+def test_hard_to_tune_three_outcomes():
+    f = hard_to_tune.check([grid("sgd", FORGIVING), grid("sqn", SENSITIVE)])
+    assert f.verdict == H
+    assert f.rows[0][1:5] == ("SQN", "4", "25% (2 seeds)", "75% (2 seeds)")
+    assert f.rows[0][5] == "1 of 4 (1 diverged)" and f.rows[0][6] == "none"
+    assert hard_to_tune.check([grid("sgd", FORGIVING), grid("sqn", FORGIVING)]).verdict == F
+    # One point of 10 fewer near the best (70 % against 80 %): within the margin, ruled out.
+    ten = per_seed(*[1.0] * 8, 2.0, 2.0)
+    near = per_seed(*[1.0] * 7, 2.0, 2.0, INF)
+    assert hard_to_tune.check([grid("sgd", ten), grid("sqn", near)]).verdict == F
+    # One point of 4 (50 % against 75 %) on both seeds is beyond it.
+    fewer = per_seed(1.0, 1.02, 2.0, 2.0)
+    assert hard_to_tune.check([grid("sgd", FORGIVING), grid("sqn", fewer)]).verdict == H
+    assert hard_to_tune.check([grid("sgd", FORGIVING)]).summary.startswith(findings.NOT_IN_STUDY)
+
+
+def test_hard_to_tune_inconclusive_when_seeds_disagree():
+    # Mean share 50 % against SGD's 75 % (a gap beyond the margin); seed 1 as forgiving as SGD.
+    disagree = [[1.0, 1.0], [3.0, 1.02], [INF, 1.03], [5.0, 2.0]]
+    f = hard_to_tune.check([grid("sgd", FORGIVING), grid("sqn", disagree)])
+    assert f.verdict == U and f.rows[0][3] == "50% (25-75%, 2 seeds)"
+
+
+def test_hard_to_tune_with_one_tuning_seed_needs_half_the_grid():
+    one = [[v] for v in (1.0, 1.02, 1.03, 2.0)]
+    assert (
+        hard_to_tune.check([grid("sgd", one), grid("sqn", [[1.0], [3.0], [INF], [5.0]])]).verdict
+        == H
+    )
+    # 2 of 4 against 3 of 4: 25 points apart, beyond SHARE_MARGIN but not decisive.
+    half = [[1.0], [1.01], [3.0], [4.0]]
+    assert hard_to_tune.check([grid("sgd", one), grid("sqn", half)]).verdict == U
+    assert hard_to_tune.check([grid("sgd", half), grid("sqn", one)]).verdict == U
+
+
+def test_an_untuned_method_is_hard_to_tune():
+    never = per_seed(INF, INF, None, INF)
+    f = hard_to_tune.check([grid("sgd", FORGIVING), grid("sqn", never)])
+    assert f.verdict == H and f.rows[0][3] == "untuned (every point excluded)"
+    assert f.rows[0][5] == "4 of 4 (3 diverged, 1 failed)"
+    # It turns a does-not-hold into holds: one setting each way is no majority, a third decides.
+    cifar = {"dataset": "cifar10"}
+    level = [grid("sgd", FORGIVING), grid("sqn", FORGIVING)]
+    other = [grid("sgd", FORGIVING, **cifar), grid("sqn", FORGIVING, **cifar)]
+    assert hard_to_tune.check([*level, *other]).verdict == F
+    stuck = [grid("sgd", FORGIVING, **cifar), grid("sqn", never, **cifar)]
+    assert hard_to_tune.check([*level, *stuck]).verdict == U
+    alex = {"model": "alexnet"}
+    stuck_too = [grid("sgd", FORGIVING, **alex), grid("sr1", never, method="lsr1", **alex)]
+    assert hard_to_tune.check([*level, *stuck, *stuck_too]).verdict == H
+    # Untuned on fewer chances than SGD's, or beside an untuned SGD: inconclusive.
+    assert hard_to_tune.check([grid("sgd", FORGIVING), grid("sqn", never[:2])]).verdict == U
+    assert hard_to_tune.check([grid("sgd", never), grid("sqn", never)]).verdict == U
+
+
+def test_hard_to_tune_compares_grids_of_one_size_only():
+    six = per_seed(1.0, 3.0, INF, 5.0, 6.0, 7.0)
+    f = hard_to_tune.check([grid("sgd", FORGIVING), grid("sqn", six)])
+    assert f.verdict == U and f.rows[0][2] == "6 vs SGD 4: not compared"
+    # A point that an edge extension added beyond SGD's grid is not part of its grid.
+    extended = grid("sgd", [*FORGIVING, [0.5, 0.5]])
+    extended["trials"][-1]["extended"] = True
+    f = hard_to_tune.check([extended, grid("sqn", SENSITIVE)])
+    assert f.verdict == H and f.rows[0][2:5] == ("4", "25% (2 seeds)", "75% (2 seeds)")
+
+
+def test_hard_to_tune_counts_the_papers_line_search_methods_only():
+    sgd_grid = grid("sgd", FORGIVING)
+    fixed = grid("sqn-fixed", SENSITIVE, method="sqn", pinned={"line_search": False})
+    beyond = grid("shg-gn", SENSITIVE, method="shg", pinned={"curvature": "gauss-newton"})
+    adam = grid("adam", SENSITIVE)
+    for selections in ([sgd_grid, fixed], [sgd_grid, beyond], [sgd_grid, adam]):
+        f = hard_to_tune.check(selections)
+        assert f.summary.startswith(findings.NOT_IN_STUDY), selections[1]["group"]
+
+
+SQN_ON = {"dataset": "cifar10", "model": "alexnet"}
+
+
+def sqn_finals(factors: list[float]) -> pd.DataFrame:
+    """SGD's and SQN's final runs on AlexNet/CIFAR-10, SQN at the factors of SGD's curve."""
+    return table(sgd(**SQN_ON), seeds("sqn", factors, **SQN_ON))
+
+
+def sqn_grid(*losses: float | None) -> dict:
+    return grid("sqn", per_seed(*losses, seeds=1), **SQN_ON)
+
+
+SGD_GRID = grid("sgd", per_seed(1.0, 1.1, 2.0, seeds=1), **SQN_ON)
+
+
+def test_sqn_on_alexnet_cifar10_three_outcomes():
+    tuned = [SGD_GRID, sqn_grid(1.2, 1.5, INF)]
+    f = sqn_alexnet.check(sqn_finals(spread(3.0)), tuned)
+    assert f.verdict == H and f.rows[0][0] == "CIFAR-10 / AlexNet, tanh, bs 100"
+    assert f.rows[0][1] == "selected lr=0; excluded: 1 of 3 (1 diverged)"
+    assert sqn_alexnet.check(sqn_finals(spread(1.05)), tuned).verdict == F  # it works
+    assert sqn_alexnet.check(sqn_finals(spread(0.5)), tuned).verdict == F
+    # Worse but not 2x, and its best tuning point close to SGD's: inconclusive.
+    assert sqn_alexnet.check(sqn_finals(spread(1.5)), tuned).verdict == U
+    lenet = grid("sqn", per_seed(INF, INF, INF, seeds=1), dataset="cifar10")
+    assert sqn_alexnet.check(table(sgd()), [lenet]).summary.startswith(findings.NOT_IN_STUDY)
+
+
+def test_sqn_untuned_on_alexnet_cifar10_holds():
+    never = sqn_grid(INF, None, INF)
+    rows = table(sgd(**SQN_ON), untuned("sqn", **SQN_ON))
+    f = sqn_alexnet.check(rows, [SGD_GRID, never])
+    assert f.verdict == H
+    assert f.rows[0][1] == "untuned: every point of 3 excluded (3 of 3 (2 diverged, 1 failed))"
+    assert f.rows[0][5] == "untuned (3 seeds)"
+    # The same SQN tuned, its finals level with SGD's: the untuned outcome changed the verdict.
+    assert (
+        sqn_alexnet.check(sqn_finals(spread(1.0)), [SGD_GRID, sqn_grid(1.0, 2.0, INF)]).verdict == F
+    )
+
+
+def test_sqn_on_alexnet_cifar10_inconclusive_when_seeds_disagree():
+    # Mean 2.6 x SGD's loss, one seed below it; its best tuning point only 1.2 x SGD's.
+    tuned = [SGD_GRID, sqn_grid(1.2, 1.5, INF)]
+    assert sqn_alexnet.check(sqn_finals([0.9, 3.0, 4.0]), tuned).verdict == U
+
+
+def test_sqn_best_tuning_point_far_above_sgd_decides_without_final_runs():
+    sgd_two = grid("sgd", [[1.0, 1.05], [2.0, 2.0]], **SQN_ON)
+    far = grid("sqn", [[3.0, 3.2], [5.0, 5.0]], **SQN_ON)
+    f = sqn_alexnet.check(table(sgd(**SQN_ON)), [sgd_two, far])
+    assert f.verdict == H and f.rows[0][5] == "no final runs"
+    # Seeds disagree on the ratio (1.5x and 3x): inconclusive.
+    split = grid("sqn", [[1.5, 3.2], [5.0, 5.0]], **SQN_ON)
+    assert sqn_alexnet.check(table(sgd(**SQN_ON)), [sgd_two, split]).verdict == U
+
+
+def test_the_claims_of_tuning_read_real_selection_files():
+    """Selections that rule select made (study.tuning.select) from tuning runs' summaries."""
+    checked = study.load_config(
+        {
+            "seeds": [0, 1],
+            "run": {"batch_size": 50, "epochs": 1, "train_subset": 300, "test_subset": 200},
+            "optimizers": {
+                "sgd": {"method": "sgd", "lr": {"search": [0.01, 0.1, 1.0]}},
+                "sqn": {"method": "sqn", "memory": {"search": [5, 10, 20]}},
+            },
+            "search": {"epochs": 1, "validation": 100, "seeds": [0, 1]},
+            "artifacts": {
+                "fig": {
+                    "kind": "loss_curves",
+                    "datasets": ["cifar10"],
+                    "models": ["alexnet"],
+                    "optimizers": ["sgd", "sqn"],
+                }
+            },
+        }
+    )
+    specs = {s.optimizer: s for s in study.expand(checked).values() if s.search is not None}
+
+    def select(optimizer: str, losses: list[float]) -> dict:
+        summaries = {}
+        for (_point, runs), loss in zip(tuning.trial_specs(specs[optimizer]), losses, strict=True):
+            for run in runs:
+                status = "finished" if math.isfinite(loss) else "diverged"
+                summaries[run.run_id] = {
+                    "spec": run.to_dict(),
+                    "status": status,
+                    "final": {"validation_loss": loss if math.isfinite(loss) else None},
+                }
+        return json.loads(json.dumps(tuning.select(specs[optimizer], summaries)))
+
+    sgd_grid = select("sgd", [1.0, 1.02, 1.03])
+    sensitive = [sgd_grid, select("sqn", [1.0, INF, 3.0])]
+    assert hard_to_tune.check(sensitive).verdict == H
+    assert hard_to_tune.check([sgd_grid, select("sqn", [1.0, 1.01, 1.04])]).verdict == F
+    never = select("sqn", [INF, INF, INF])
+    assert sqn_alexnet.check(table(sgd(**SQN_ON)), [sgd_grid, never]).verdict == H
+    far = select("sqn", [30.0, INF, 40.0])
+    assert sqn_alexnet.check(table(sgd(**SQN_ON)), [sgd_grid, far]).verdict == H
+    level = select("sqn", [1.0, INF, 3.0])
+    assert sqn_alexnet.check(table(sgd(**SQN_ON)), [sgd_grid, level]).verdict == U
+
+
 # -- Table 1
 
 
@@ -1134,6 +1541,8 @@ def test_check_all_lists_every_finding_once():
         "drn-qn-lower",
         "f6",
         "byrd-step",
+        "hard-to-tune",
+        "sqn-alexnet-cifar10",
         "t1",
     ]
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from test_analysis import DECREASING, write_failed_run, write_run
+from test_findings import FORGIVING, INF, SENSITIVE, grid, per_seed
 
 from secondorder import analysis, study
 from secondorder.analysis import findings
@@ -129,7 +130,7 @@ def test_verdicts_numbers_and_plain_contradictions(report):
     assert "0.1836 (0.18-0.1872, 2 seeds)" in f1  # SHG at epoch 2: mean (min-max)
     assert "contradicts" not in f1
     numbers = json.loads((report["results"] / "metrics.json").read_text())
-    assert numbers["findings"] == {"holds": 0, "does_not_hold": 2, "inconclusive": 19}
+    assert numbers["findings"] == {"holds": 0, "does_not_hold": 2, "inconclusive": 21}
     entry = numbers["table1"]["mnist-lenet-tanh-standard-sgd-bs100"]  # keyed by every setting
     assert entry["best_test_accuracy"] == pytest.approx(98.0)
 
@@ -146,7 +147,8 @@ def test_report_facts_from_config_models_and_summaries(report):
         "| fig2 | MNIST / LeNet | GD | GD 0.18, SHG 0.1836, SGD 0.3636 |" in text
     )  # lowest final loss, beyond the paper
     assert "![Figure 2](figures/fig2.png)" in text
-    assert "| LeNet | 98.00 ± 1.41 | 99.2 | 70.00 | 69 |" in text
+    assert "| LeNet | 98.00 ± 1.41 | 99.2 | not recorded / " in text  # then train vs test
+    assert "| 70.00 | 69 | not recorded / " in text
 
 
 def test_a_failed_run_is_counted_apart_from_the_devices_and_data(report):
@@ -240,3 +242,42 @@ def test_paper_findings_link_only_the_papers_artifacts():
     ]
     runs = {"fig02": {"sgd-run", "shg-run"}, "beyond": {"sgd-run", "shg-run", "gn-run"}}
     assert report_verdicts.artifact_links(finding, artifacts, runs) == "[fig02](#fig02-figure-2)"
+
+
+def test_the_claims_of_tuning_read_the_selection_files(tmp_path):
+    """write_report hands the selection files to the findings: SQN's grid less forgiving than
+    SGD's (2 tuning seeds) is "hard to tune"; SQN untuned on AlexNet/CIFAR-10 is the paper's
+    "could not make SQN work"."""
+    selections = [
+        grid("sgd", FORGIVING),
+        grid("sqn", SENSITIVE),
+        grid("sgd", FORGIVING, dataset="cifar10", model="alexnet"),
+        grid("sqn", per_seed(INF, INF, INF, None), dataset="cifar10", model="alexnet"),
+    ]
+    paths = []
+    for i, selection in enumerate(selections):
+        paths.append(tmp_path / "tuning" / f"group{i}.json")
+        paths[-1].parent.mkdir(exist_ok=True)
+        paths[-1].write_text(json.dumps(selection))
+    found = analysis.write_report([], tmp_path / "report.md", selections=paths)
+    verdicts = {f.key: f.verdict for f in found}
+    assert verdicts["hard-to-tune"] == "holds" and verdicts["sqn-alexnet-cifar10"] == "holds"
+    text = (tmp_path / "report.md").read_text()
+    section = text.split("### hard-to-tune: ")[1].split("### sqn-alexnet-cifar10: ")[0]
+    assert "| MNIST / LeNet, tanh, bs 100 | SQN | 4 | 25% (2 seeds) | 75% (2 seeds) |" in section
+    assert (
+        "| CIFAR-10 / AlexNet, tanh, bs 100 | SQN | 4 | untuned (every point excluded) |" in section
+    )
+    assert "**holds**" in text.split("## Verdicts")[1].split("[sqn-alexnet-cifar10]")[1]
+
+
+def test_the_claims_of_tuning_link_the_tuning_section():
+    finding = findings.Finding(
+        key="hard-to-tune", title="t", paper="p", rule="r", verdict="holds", summary="s",
+        shown_by=("tuning", "loss_curves:epoch"), run_ids=frozenset({"sqn-run"}),
+    )  # fmt: skip
+    artifacts = [{"name": "fig03", "kind": "loss_curves", "x": "epoch", "title": "Figure 3"}]
+    runs = {"fig03": {"sqn-run"}}
+    links = report_verdicts.artifact_links(finding, artifacts, runs, tuned=True)
+    assert links == "[Tuning](#tuning), [fig03](#fig03-figure-3)"
+    assert report_verdicts.artifact_links(finding, artifacts, runs) == "[fig03](#fig03-figure-3)"

@@ -16,6 +16,7 @@ with rule_job("report", smk.log[0]):
         settings=smk.params.settings,
         summaries=[Path(p) for p in smk.input.summaries],
         tuning=smk.params.tuning,
+        selections=[Path(p) for p in smk.input.selections],
     )
     for finding in findings:
         logging.info("%s: %s (%s)", finding.key, finding.verdict, finding.summary)

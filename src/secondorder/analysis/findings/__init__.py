@@ -1,7 +1,9 @@
-"""The paper's findings, one module and one rule each, checked on the aggregated run rows.
+"""The paper's findings, one module and one rule each, checked on the aggregated run rows and
+the tuning records.
 
 Every ``check`` takes the rows of all artifacts (the columns of
-:func:`secondorder.analysis.records.aggregate`) and returns a
+:func:`secondorder.analysis.records.aggregate`; the claims about tuning: the tuning stage's
+selection files, :mod:`~.tuning_records`) and returns a
 :class:`~secondorder.analysis.findings.verdicts.Finding`: verdict (holds / does not hold /
 inconclusive), the rule with its thresholds, the numbers per setting across seeds and the runs
 used (the report links the artifacts that show them).
@@ -14,6 +16,8 @@ Conventions of every rule:
 - a run that diverged, or was left untuned (every tuning point excluded: the method could not
   be tuned), is an outcome: an infinite loss from where its record ends, listed in the tables;
   a run that failed (crashed) is listed as such and not counted;
+- a tuning point that diverged or failed is not near the best; a method whose every point was
+  excluded could not be tuned, an outcome of the claims of tuning;
 - a setting with no runs for a finding is "inconclusive: not in this study", listed, not hidden.
 
 What they share, one module per idea: :mod:`~.verdicts` (the Finding type and how verdicts
@@ -21,10 +25,13 @@ combine), :mod:`~.thresholds` (with :data:`~.thresholds.THRESHOLDS`, each with i
 :mod:`~.decisions` (seed samples and the decisions on them), :mod:`~.selection` (which runs
 count), :mod:`~.failures` (how failed runs are listed), :mod:`~.curves` (losses on shared
 epochs), :mod:`~.against_sgd` and :mod:`~.effects` (the comparisons of several findings),
-:mod:`~.text` (how their tables write numbers).
+:mod:`~.text` (how their tables write numbers), :mod:`~.tuning_records` (what the tuning
+records say).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import pandas as pd
 
@@ -35,6 +42,7 @@ from secondorder.analysis.findings import (
     drn,
     gd,
     gradient_fraction,
+    hard_to_tune,
     line_search,
     link_order,
     links,
@@ -43,6 +51,7 @@ from secondorder.analysis.findings import (
     relu_alexnet,
     run_time,
     sgd_batches,
+    sqn_alexnet,
     table1,
     wall_time,
 )
@@ -56,6 +65,7 @@ from secondorder.analysis.findings.thresholds import (
     THRESHOLDS,
     TIME_MARGIN,
 )
+from secondorder.analysis.findings.tuning_records import Selection
 from secondorder.analysis.findings.verdicts import (
     FAILS,
     HOLDS,
@@ -90,10 +100,16 @@ __all__ = [
 EMPTY_COLUMNS = (*SPEC_COLUMNS, *CONTEXT_COLUMNS, "epoch", "iteration", "train_time_s")
 
 
-def check_all(rows: pd.DataFrame, *, times: pd.DataFrame | None = None) -> list[Finding]:
+def check_all(
+    rows: pd.DataFrame,
+    *,
+    times: pd.DataFrame | None = None,
+    selections: Sequence[Selection] = (),
+) -> list[Finding]:
     """Every finding, in the report's order (the paper's six major findings, each followed by
-    the claims of its figures, then Table 1). `times`: the Table 2 CSV when the study has one,
-    at its own targets (else finding 3 computes it from the rows at the paper's).
+    the claims of its figures, then the claims of tuning and Table 1). `times`: the Table 2 CSV
+    when the study has one, at its own targets (else finding 3 computes it from the rows at the
+    paper's); `selections`: the tuning stage's selection files, loaded (none: nothing tuned).
 
     Every run's status counts as the rules say (untuned and diverged: outcomes; failed:
     listed, not counted). Runs beyond the paper (Adam, SHG with Gauss-Newton curvature or
@@ -123,5 +139,7 @@ def check_all(rows: pd.DataFrame, *, times: pd.DataFrame | None = None) -> list[
         drn.check_quasi_newton_lower(rows),
         line_search.check(rows),
         byrd_step.check(rows),
+        hard_to_tune.check(selections),
+        sqn_alexnet.check(rows, selections),
         table1.check(rows),
     ]

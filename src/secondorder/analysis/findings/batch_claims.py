@@ -18,7 +18,7 @@ from secondorder.analysis.findings.curves import (
 from secondorder.analysis.findings.decisions import claim_lower
 from secondorder.analysis.findings.failures import failed_where, note_failed
 from secondorder.analysis.findings.per_epoch import LOWER_RULE, OUTCOME_VERDICT
-from secondorder.analysis.findings.selection import runs_table, split_failed
+from secondorder.analysis.findings.selection import compared_runs
 from secondorder.analysis.findings.text import setting_label
 from secondorder.analysis.findings.thresholds import LOSS_MARGIN
 from secondorder.analysis.findings.verdicts import (
@@ -49,9 +49,7 @@ def _runs(
     rows: pd.DataFrame, methods: tuple[str, ...]
 ) -> tuple[pd.DataFrame, dict[str, RunCurve], pd.DataFrame]:
     """(the counted runs of `methods`, their curves, the failed rows among them)."""
-    rows, failed = split_failed(rows)
-    runs = runs_table(rows)
-    runs = runs[~runs["fixed_step"].astype(bool) & ~runs["gradient_variant"].astype(bool)]
+    rows, runs, failed = compared_runs(rows)
     runs = runs[runs["method"].isin(methods)]
     curves = run_curves(rows[rows["run_id"].isin(set(runs["run_id"]))], loss_column(rows))
     return runs, curves, failed[failed["method"].isin(methods)]

@@ -10,7 +10,7 @@ from secondorder.analysis.findings.curves import run_curves
 from secondorder.analysis.findings.decisions import claim_lower, claim_not_above
 from secondorder.analysis.findings.effects import EFFECT_COLUMNS, effects
 from secondorder.analysis.findings.failures import failed_where, note_failed
-from secondorder.analysis.findings.selection import runs_table, split_failed
+from secondorder.analysis.findings.selection import compared_runs
 from secondorder.analysis.findings.text import setting_label
 from secondorder.analysis.findings.thresholds import EQUIVALENCE_MARGIN, LOSS_MARGIN
 from secondorder.analysis.findings.verdicts import (
@@ -51,9 +51,7 @@ def check(rows: pd.DataFrame) -> Finding:
         summary="",
         columns=EFFECT_COLUMNS,
     )
-    rows, failed = split_failed(rows)
-    runs = runs_table(rows)
-    runs = runs[~runs["fixed_step"] & ~runs["gradient_variant"]]
+    rows, runs, failed = compared_runs(rows)
     curves = run_curves(rows[rows["run_id"].isin(set(runs["run_id"]))], loss_column(rows))
     multi = runs  # the settings run at two batch sizes or more
     if len(runs):

@@ -10,7 +10,7 @@ from secondorder.analysis.findings.curves import common_range, run_curves
 from secondorder.analysis.findings.decisions import claim_lower
 from secondorder.analysis.findings.effects import relative_loss
 from secondorder.analysis.findings.failures import conclude, failed_where
-from secondorder.analysis.findings.selection import runs_table, split_failed
+from secondorder.analysis.findings.selection import compared_runs
 from secondorder.analysis.findings.text import setting_label
 from secondorder.analysis.findings.thresholds import LOSS_MARGIN
 from secondorder.analysis.findings.verdicts import (
@@ -52,9 +52,7 @@ def check(rows: pd.DataFrame) -> Finding:
             "Verdict",
         ),
     )
-    rows, failed = split_failed(rows)
-    runs = runs_table(rows)
-    runs = runs[~runs["fixed_step"] & ~runs["gradient_variant"]]
+    rows, runs, failed = compared_runs(rows)
     runs = runs[runs["method"].isin(("sgd", "shg"))]
     if len(runs):  # the settings run with all three kinds
         kinds = runs[["activation", "variant"]].apply(tuple, axis=1)

@@ -12,7 +12,7 @@ from secondorder.analysis.findings.decisions import claim_lower, claim_not_above
 from secondorder.analysis.findings.effects import EFFECT_COLUMNS, effects
 from secondorder.analysis.findings.failures import failed_where, note_failed
 from secondorder.analysis.findings.links import GROUP_COLUMNS
-from secondorder.analysis.findings.selection import runs_table, split_failed
+from secondorder.analysis.findings.selection import compared_runs
 from secondorder.analysis.findings.text import setting_label
 from secondorder.analysis.findings.thresholds import EQUIVALENCE_MARGIN, LOSS_MARGIN
 from secondorder.analysis.findings.verdicts import (
@@ -49,9 +49,7 @@ def check(rows: pd.DataFrame) -> Finding:
         summary="",
         columns=EFFECT_COLUMNS,
     )
-    rows, failed = split_failed(rows)
-    runs = runs_table(rows)
-    runs = runs[~runs["fixed_step"].astype(bool) & ~runs["gradient_variant"].astype(bool)]
+    rows, runs, failed = compared_runs(rows)
     runs = runs[
         (runs["model"] == MODEL)
         & (runs["variant"] == "standard")

@@ -1,6 +1,7 @@
 """Which runs a finding speaks about: the paper's methods and variants (not those beyond the
-paper), one row per run, the paper's main comparison, the DRN's settings, fixed-step runs and
-their presets' differences, and which runs count (failed ones do not)."""
+paper), one row per run, the runs most findings compare, the paper's main comparison, the
+DRN's settings, fixed-step runs and their presets' differences, and which runs count (failed
+ones do not)."""
 
 from __future__ import annotations
 
@@ -77,6 +78,16 @@ def split_failed(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         return rows, rows.iloc[0:0]
     counted = rows["status"].isin(COUNTED)
     return rows[counted], rows[~counted]
+
+
+def compared_runs(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(rows of the runs that count, one row per such run (:func:`runs_table`) without the
+    fixed-step runs and Figure 1's gradient variants, rows of the failed runs): what the
+    findings on the line-search methods and SHG's main gradient compare."""
+    counted, failed = split_failed(rows)
+    runs = runs_table(counted)
+    runs = runs[~runs["fixed_step"].astype(bool) & ~runs["gradient_variant"].astype(bool)]
+    return counted, runs, failed
 
 
 def differing_hparams(a: dict, b: dict) -> list[str]:

@@ -22,6 +22,14 @@ MOST_OF_CURVE = 0.75
 TIME_MARGIN = 0.10
 # A fixed step "does not work" when every seed ends at this factor x its twin's loss or above.
 FIXED_STEP_FAILURE = 2.0
+# "Too sensitive to parameters": a method's share of tuning points near the best is lower than
+# SGD's only beyond this many (a share of the grid), on every tuning seed.
+SHARE_MARGIN = 0.2
+# With one tuning seed, shares differ only by this much (half the grid).
+DECISIVE_SHARE_GAP = 0.5
+# "Could not find a set of parameters to make SQN work": its loss at this factor x SGD's or
+# above (the bar of FIXED_STEP_FAILURE), or untuned.
+SQN_FAILURE = FIXED_STEP_FAILURE
 # Section 4.1: SHG takes "hundred to thousand times" SGD's wall time to finish training.
 SHG_TIME_RATIO = 100.0
 # A reproduced Table 1 entry holds within this many percentage points of the paper's. CIFAR-10
@@ -68,6 +76,25 @@ THRESHOLDS: list[tuple[str, object, str]] = [
         FIXED_STEP_FAILURE,
         "a fixed step 'does not work' when it diverges or ends at 2x its line-search twin's "
         "loss or more; merely worse is not the paper's 'will not work'",
+    ),
+    (
+        "SHARE_MARGIN",
+        SHARE_MARGIN,
+        "a method's grid is less forgiving than SGD's when its share of points within "
+        "LOSS_MARGIN of the best is lower by 20 % of the grid or more on every tuning seed: "
+        "one point of a 5-point grid, beyond one point's luck on larger grids",
+    ),
+    (
+        "DECISIVE_SHARE_GAP",
+        DECISIVE_SHARE_GAP,
+        "with one tuning seed the seed-to-seed variation of a share is unseen: it decides only "
+        "at a gap of half the grid (an untuned method, no point near the best, always counts)",
+    ),
+    (
+        "SQN_FAILURE",
+        SQN_FAILURE,
+        "SQN does not work on AlexNet/CIFAR-10 when untuned or its loss (best tuning point, or "
+        "final runs) stays at 2x SGD's or more beyond the seed variation, FIXED_STEP_FAILURE's bar",
     ),
     (
         "SHG_TIME_RATIO",

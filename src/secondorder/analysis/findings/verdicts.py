@@ -24,7 +24,8 @@ class Finding:
     columns: tuple[str, ...] = ()
     rows: list[tuple[str, ...]] = field(default_factory=list)
     run_ids: frozenset[str] = frozenset()
-    # Artifact kinds that show it ("kind" or "kind:x"); the report links those with its runs.
+    # Artifact kinds that show it ("kind" or "kind:x"; "tuning": the report's Tuning section);
+    # the report links those with its runs.
     shown_by: tuple[str, ...] = ("loss_curves:epoch",)
 
 

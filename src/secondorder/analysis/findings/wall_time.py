@@ -65,16 +65,21 @@ def first_to_target(times: dict[str, Sample], leader: str, margin: float = TIME_
 
 
 def _time_text(seconds: np.ndarray, statuses: list[str]) -> str:
+    """'2.1 (2-2.2), reached by 2/3 seeds, 1 untuned'; how runs ended where not finished (a
+    diverged run may reach the target before its loss explodes)."""
     reached = seconds[~np.isnan(seconds)]
-    untuned = statuses.count(Status.UNTUNED)
+    ended = [f"{statuses.count(s)} {s}" for s in (Status.DIVERGED, Status.UNTUNED) if s in statuses]
+    if statuses.count(Status.UNTUNED) == len(seconds) > 0:
+        return "untuned"
     if not len(reached):
-        return "untuned" if untuned == len(seconds) else "not reached"
-    text = f"{reached.mean():.3g}"
-    if len(reached) > 1:
-        text += f" ({reached.min():.3g}-{reached.max():.3g})"
-    if len(reached) < len(seconds):
-        text += f", reached by {len(reached)}/{len(seconds)} seeds"
-    return text + (f", {untuned} untuned" if untuned else "")
+        text = "not reached"
+    else:
+        text = f"{reached.mean():.3g}"
+        if len(reached) > 1:
+            text += f" ({reached.min():.3g}-{reached.max():.3g})"
+        if len(reached) < len(seconds):
+            text += f", reached by {len(reached)}/{len(seconds)} seeds"
+    return text + (f", {', '.join(ended)}" if ended else "")
 
 
 def _targets(times: pd.DataFrame) -> dict[str, float]:

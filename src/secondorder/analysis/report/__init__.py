@@ -22,7 +22,7 @@ from secondorder.analysis.html import write_html
 from secondorder.analysis.metrics import headline_metrics
 from secondorder.analysis.records import read_aggregated
 from secondorder.analysis.report.artifacts import artifacts_section, beyond_the_paper_section
-from secondorder.analysis.report.document import Study, all_rows, read_summaries
+from secondorder.analysis.report.document import Study, all_rows, read_selections, read_summaries
 from secondorder.analysis.report.protocol import scale_section, settings_section, tuning_section
 from secondorder.analysis.report.provenance import (
     data_copies_section,
@@ -31,6 +31,7 @@ from secondorder.analysis.report.provenance import (
 )
 from secondorder.analysis.report.verdicts import (
     BADGES,
+    TUNING_HEADING,
     claim_verdicts,
     claims_section,
     table2_times,
@@ -57,7 +58,7 @@ SECTIONS: tuple[tuple[str, Callable[[Study], list[str]]], ...] = (
     ("Claims", claims_section),
     ("Artifacts", artifacts_section),
     ("Settings we chose", settings_section),
-    ("Tuning", tuning_section),
+    (TUNING_HEADING, tuning_section),
     ("Model completions", model_completions_section),
     ("Data copies", data_copies_section),
     ("Device and software", device_and_software_section),
@@ -84,6 +85,7 @@ def write_report(
     settings: Mapping[str, Any] | None = None,
     summaries: Sequence[Path] = (),
     tuning: Mapping[str, Any] | None = None,
+    selections: Sequence[Path] = (),
 ) -> list[Finding]:
     """The claims report (and, optionally, its HTML page and the DVC metrics JSON).
 
@@ -94,7 +96,8 @@ def write_report(
     `summaries`: the runs' summary.json files (data checksums, device and software).
     `tuning`: the tuning stage as :func:`secondorder.study.tuning.report_section` gives it
     (its table, sensitivity figures, search settings, rules and budget check), if anything
-    was tuned.
+    was tuned; `selections`: its selection files (every grid point's outcome), which the
+    claims about tuning read.
     Returns the findings (the claims' verdicts are in the report and the metrics).
     """
     out_md = Path(out_md)
@@ -107,7 +110,9 @@ def write_report(
         artifacts=artifacts,
         tables=tables,
         rows=rows,
-        findings=findings.check_all(rows, times=table2_times(artifacts)),
+        findings=findings.check_all(
+            rows, times=table2_times(artifacts), selections=read_selections(selections)
+        ),
         base=base,
         settings=settings or {},
         summaries=read_summaries(summaries),

@@ -108,7 +108,7 @@ def beyond_the_paper_section(study: Study) -> list[str]:
         extra = sorted(set(table["method"]) - set(paper.METHODS)) if len(table) else []
         link = f"[{art['name']}](#{slug(artifact_heading(art))})"
         if art.get("x") == "work":
-            lines.append(f"- {link}: training loss against data passes including all work.")
+            lines.append(f"- {link}: training loss against work in gradient-equivalents.")
         if extra:
             lines.append(f"- {link}: methods the paper does not compare: {', '.join(extra)}.")
         variants = _beyond_paper_variants(table)

@@ -47,6 +47,11 @@ def read_summaries(paths: Sequence[Path]) -> list[dict[str, Any]]:
     return [json.loads(Path(p).read_text()) for p in paths]
 
 
+def read_selections(paths: Sequence[Path]) -> list[dict[str, Any]]:
+    """The tuning stage's selection files (results/tuning/<group>.json), in the order given."""
+    return [json.loads(Path(p).read_text()) for p in paths]
+
+
 def md_table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     clean = [[str(c).replace("|", "/") for c in row] for row in rows]
     return [

@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from secondorder.analysis import findings
+from secondorder.analysis.claim_needs import TUNING
 from secondorder.analysis.claims import CLAIMS, NO_RULE, Claim, claim_verdict
 from secondorder.analysis.findings import Finding
 from secondorder.analysis.html import slug
@@ -46,12 +47,21 @@ def table2_times(artifacts: Sequence[Mapping[str, Any]]) -> pd.DataFrame | None:
     return None
 
 
+# A finding of the kind TUNING (it reads the tuning records) is shown by the report's Tuning
+# section, under this heading, not by an artifact.
+TUNING_HEADING = "Tuning"
+
+
 def artifact_links(
-    finding: Finding, artifacts: Sequence[Mapping[str, Any]], runs: Mapping[str, set]
+    finding: Finding,
+    artifacts: Sequence[Mapping[str, Any]],
+    runs: Mapping[str, set],
+    tuned: bool = False,
 ) -> str:
     """The artifacts of the finding's kinds that show its runs (each once), as in-page links;
     not the beyond-the-paper ones, which share runs with the paper's figures but are not its
-    evidence. `runs`: artifact name -> its run ids."""
+    evidence; first the Tuning section where the finding reads the tuning records and the
+    study tuned something (`tuned`). `runs`: artifact name -> its run ids."""
     used = [
         a
         for a in artifacts
@@ -59,7 +69,11 @@ def artifact_links(
         and runs.get(a["name"], set()) & finding.run_ids
         and not a.get("beyond_paper", False)
     ]
-    return _link_list(used)
+    links = _link_list(used)
+    if tuned and TUNING in finding.shown_by:
+        section = f"[{TUNING_HEADING}](#{slug(TUNING_HEADING)})"
+        return section if links == "none" else f"{section}, {links}"
+    return links
 
 
 def _link_list(artifacts: Sequence[Mapping[str, Any]]) -> str:
@@ -85,7 +99,8 @@ def _evidence(study: Study, claim: Claim | None, finding: Finding | None) -> str
     the claim needs that the study has."""
     if finding is not None:
         runs = {n: set(t["run_id"]) if len(t) else set() for n, t in study.tables.items()}
-        return artifact_links(finding, study.artifacts, runs)
+        tuned = bool(study.tuning and study.tuning.get("table"))
+        return artifact_links(finding, study.artifacts, runs, tuned)
     return _link_list([a for a in study.artifacts if a["name"] in claim.need.names])
 
 
