@@ -41,9 +41,11 @@ def write_run(
     full_losses: list[float] | None = None,
     hparams: dict | None = None,
     columns: dict[str, list] | None = None,
+    train_accuracy: float | None = None,
 ) -> Path:
     """A run record as the training loop writes it: 4 logging points per epoch on N images
-    (train_subset, else the full training set)."""
+    (train_subset, else the full training set); ``train_accuracy``: the final model's on the
+    training set (None: a record made before runs measured it)."""
     method = method or optimizer
     n = train_subset or DATASETS[dataset].train_size
     spec = {
@@ -90,7 +92,11 @@ def write_run(
         "epochs_completed": rows["epoch"][-1],
         "iterations": iterations[-1],
         "train_time_s": rows["train_time_s"][-1],
-        "final": {"test_loss": losses[-1], "test_accuracy": accuracies[-1]},
+        "final": {
+            "test_loss": losses[-1],
+            "test_accuracy": accuracies[-1],
+            **({} if train_accuracy is None else {"train_accuracy": train_accuracy}),
+        },
         "best_test_accuracy": max(accuracies),
         "counters": {},
         "environment": {
@@ -236,8 +242,8 @@ def test_loss_curve_figure_files_and_panels(study, tmp_path, x):
     sr1 = mnist["sr1"]
     assert sr1.n_diverged == 1 and len(sr1.y) == 2  # row 0 (NaN running mean), NaN at the end
     assert sr1.diverged_points[0][1] == pytest.approx(0.9)
-    if x == "work":  # forward samples / N: SHG's 1000 samples per point on N = 1000
-        np.testing.assert_allclose(mnist["shg"].x, np.arange(1, 9))
+    if x == "work":  # gradient-equivalents / N: 1000 forward-only samples a point on N = 1000
+        np.testing.assert_allclose(mnist["shg"].x, np.arange(1, 9) / 3)
     if x == "time":
         assert (sgd.x > 0).all()  # t = 0 is dropped on the log axis
 
@@ -283,6 +289,10 @@ def test_colours_are_fixed_per_optimizer():
 
 def test_accuracy_table_numbers(study, tmp_path):
     agg = tmp_path / "t.csv"
+    for run, accuracy in zip(study["sgd"], (0.99, 0.995), strict=True):  # the final model's
+        summary = json.loads((run / "summary.json").read_text())
+        summary["final"]["train_accuracy"] = accuracy
+        (run / "summary.json").write_text(json.dumps(summary))
     analysis.aggregate(study["sgd"] + study["cifar"], agg)
     md, tex, csv = tmp_path / "t.md", tmp_path / "t.tex", tmp_path / "t_out.csv"
     summary = analysis.accuracy_table(agg, md, tex, csv, title="Table 1")
@@ -295,7 +305,15 @@ def test_accuracy_table_numbers(study, tmp_path):
     assert math.isnan(rows.loc["cifar10", "best_acc_std"])  # one seed
     assert len(summary) == 2
     text = md.read_text()
-    assert "| LeNet | 98.00 ± 1.41 | 99.2 | 70.00 | 69 |" in text
+    # Train / test of the final model: train 99 and 99.5, test 97 and 99 at the last point;
+    # the CIFAR-10 record has no training accuracy (made before runs measured it).
+    assert rows.loc["mnist", "final_train_acc_mean"] == pytest.approx(99.25)
+    assert rows.loc["mnist", "final_test_acc_mean"] == pytest.approx(98.0)
+    assert (
+        "| LeNet | 98.00 ± 1.41 | 99.2 | 99.25 / 98.00 | 70.00 | 69 | not recorded / 68.00 |"
+        in text
+    )
+    assert "MNIST train / test, final" in text
     assert "Reduced scale: training subset of 1000 images, test subset of 500 images" in text
     latex = tex.read_text()
     assert (
@@ -523,6 +541,96 @@ def test_explicit_panels_and_lines_never_mix_settings(tmp_path):
     )
     assert len(panels) == 2 and len(panels[0].curves) == 4
     assert curve_label(panels[0].curves[0], "batch_size") == "SGD, batch 100"
+
+
+def _grid_position(ax: Any) -> tuple[int, int]:
+    spec = ax.get_subplotspec()
+    return spec.rowspan.start, spec.colspan.start
+
+
+def test_figure_8_is_datasets_by_methods_with_a_loss_axis_per_dataset(tmp_path):
+    """Figure 8's layout (panels: [dataset, optimizer]): rows = datasets, columns = methods,
+    no empty axes; each dataset's row shares its loss axis, the rows do not."""
+    from secondorder.analysis.figures import loss_curve_figure
+
+    runs = [
+        write_run(
+            tmp_path / "r",
+            dataset=d,
+            optimizer=o,
+            batch_size=b,
+            losses=[v * scale for v in DECREASING],
+        )
+        for d, scale in (("mnist", 0.1), ("cifar10", 1.0))
+        for o in ("sgd", "shg")
+        for b in (100, 200)
+    ]
+    analysis.aggregate(runs, tmp_path / "a.csv")
+    fig, panels = loss_curve_figure(
+        pd.read_csv(tmp_path / "a.csv"), lines="batch_size", panels=["dataset", "optimizer"]
+    )
+    assert len(fig.axes) == len(panels) == 4  # no empty slot
+    where = {ax.get_title(): _grid_position(ax) for ax in fig.axes}
+    assert where == {
+        "MNIST, SGD": (0, 0),
+        "MNIST, SHG": (0, 1),
+        "CIFAR-10, SGD": (1, 0),
+        "CIFAR-10, SHG": (1, 1),
+    }
+    axes = {title: ax for ax, title in ((ax, ax.get_title()) for ax in fig.axes)}
+    shared = axes["MNIST, SGD"].get_shared_y_axes()
+    assert shared.joined(axes["MNIST, SGD"], axes["MNIST, SHG"])
+    assert shared.joined(axes["CIFAR-10, SGD"], axes["CIFAR-10, SHG"])
+    assert not shared.joined(axes["MNIST, SGD"], axes["CIFAR-10, SGD"])
+    assert all(ax.lines for ax in fig.axes)
+    # One panel per dataset (Figure 12): side by side, each on its own loss axis.
+    fig, _ = loss_curve_figure(pd.read_csv(tmp_path / "a.csv"), lines="batch_size")
+    assert sorted(_grid_position(ax) for ax in fig.axes) == [(0, 0), (0, 1)]
+    assert not fig.axes[0].get_shared_y_axes().joined(*fig.axes)
+
+
+def test_four_panels_of_one_dataset_fill_two_by_two():
+    from secondorder.analysis.figures import layout
+    from secondorder.analysis.panels import Panel
+
+    found = [Panel({"dataset": "mnist", "model": m}, []) for m in ("a", "b", "c", "d")]
+    assert [len(row) for row in layout(found)] == [2, 2]
+    assert [len(row) for row in layout(found[:3])] == [3]
+
+
+def test_an_untuned_and_a_diverged_setting_are_marked_in_the_figure(tmp_path):
+    """An untuned setting (every grid point excluded: recorded, not trained) has no curve but
+    its legend entry and a note in its panel; a diverged run's end is marked and explained."""
+    from secondorder.analysis.figures import loss_curve_figure
+
+    runs = [
+        write_run(tmp_path / "r", losses=DECREASING),
+        write_run(tmp_path / "r", optimizer="sqn", losses=[2.3], status="untuned"),
+        write_run(
+            tmp_path / "r",
+            optimizer="sr1",
+            method="lsr1",
+            losses=[2.3, 1.2, 0.9, math.nan],
+            status="diverged",
+        ),
+    ]
+    analysis.aggregate(runs, tmp_path / "a.csv")
+    for x in ("epoch", "work"):
+        fig, panels = loss_curve_figure(pd.read_csv(tmp_path / "a.csv"), x=x)
+        (ax,) = fig.axes
+        legend = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert legend == [
+            "SGD",
+            "SQN (untuned: every grid point diverged or failed)",
+            "SR1 (diverged)",
+            "where a diverged run stopped",
+        ]
+        notes = " ".join(t.get_text() for t in ax.texts)
+        assert "no curve: SQN: untuned, not trained" in notes.replace("\n", " ")
+        sqn = next(c for c in panels[0].curves if c.optimizer == "sqn")
+        assert (sqn.n_untuned, sqn.n_runs, len(sqn.y)) == (1, 1, 0)
+    analysis.plot_loss_curves(tmp_path / "a.csv", tmp_path / "f.png", tmp_path / "f.pdf")
+    assert _valid_png(tmp_path / "f.png")
 
 
 # -- metrics.json

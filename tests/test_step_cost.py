@@ -169,3 +169,26 @@ def test_the_kind_is_registered_with_its_script_caption_numbers_and_body():
         "beyond_paper": True,
     }
     assert "step_cost" in metrics.KIND_METRICS and "step_cost" in report_artifacts.KIND_BODIES
+
+
+def test_the_work_axis_is_the_step_cost_definition_on_a_real_run(mnist_bundle, tmp_path):
+    """A real SHG run (gradients on 20 % of N, Hessian-vector products, line-search trials):
+    the figures' work axis at its last point equals the step-cost table's work (data passes
+    per epoch x epochs) and the definition worked by hand from the record's counters."""
+    from test_train import make_spec
+
+    from secondorder.training.loop import train_run
+
+    spec = make_spec("shg", epochs=1, gradient_fraction=0.2)
+    summary = train_run(spec, mnist_bundle, tmp_path / "run", device="cpu", progress=False)
+    csv = tmp_path / "a.csv"
+    table = analysis.aggregate([tmp_path / "run"], csv)
+    (curve,) = analysis.build_panels(table, x="work")[0].curves
+    c = summary["counters"]
+    assert c["curvature_products"] > 0 and c["line_search_trials"] > 0
+    forward_only = c["forward_samples"] - c["gradient_samples"] - c["curvature_samples"]
+    by_hand = (c["gradient_samples"] + 2 * c["curvature_samples"] + forward_only / 3) / 300
+    assert curve.x[-1] == pytest.approx(by_hand)
+    (cost,) = step_cost.run_costs(table).to_dict("records")
+    assert curve.x[-1] == pytest.approx(cost["data_passes_per_epoch"] * 1)  # one epoch
+    assert curve.x[-1] > curve.epoch[-1]  # SHG's epoch costs more than one gradient pass

@@ -89,6 +89,30 @@ def test_record_follows_the_contract(mnist_bundle, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.csv", "model.pt", "summary.json"]
 
 
+def test_the_final_train_accuracy_is_the_final_model_on_the_training_set(mnist_bundle, tmp_path):
+    """summary.json's final train_accuracy and full_train_loss: the saved model evaluated by
+    hand on the run's training subset (the reviewers' train vs test accuracy)."""
+    from secondorder import data as datasets
+
+    spec = make_spec("sgd", epochs=1)
+    summary = train_run(spec, mnist_bundle, tmp_path, device="cpu", progress=False)
+    metrics, _ = read_record(tmp_path)
+    data = datasets.load(
+        mnist_bundle, "cpu", train_subset=spec.train_subset, test_subset=spec.test_subset, seed=0
+    )
+    model = TrainingState.fresh(spec, data, torch.device("cpu")).model
+    model.load_state_dict(torch.load(tmp_path / "model.pt", weights_only=True))
+    logits = model.eval()(data.x_train)
+    accuracy = (logits.argmax(dim=1) == data.y_train).double().mean().item()
+    loss = torch.nn.functional.cross_entropy(logits, data.y_train).item()
+    assert len(data.y_train) == 300
+    assert summary["final"]["train_accuracy"] == pytest.approx(accuracy, abs=1e-12)
+    assert summary["final"]["full_train_loss"] == pytest.approx(loss, rel=1e-5)
+    # the same model as the last logging point: its full training loss, off the clock
+    assert summary["final"]["full_train_loss"] == pytest.approx(metrics["full_train_loss"].iloc[-1])
+    assert summary["train_time_s"] == metrics["train_time_s"].iloc[-1]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("method", list(METHOD_HPARAMS))
 def test_every_method_lowers_the_training_loss(mnist_bundle, tmp_path, method):
@@ -128,7 +152,8 @@ def test_eval_every_adds_points_off_the_clock(mnist_bundle, tmp_path, monkeypatc
     assert metrics["epoch"].tolist() == [0, 0.5, 4 / 6, 1.0, 8 / 6, 1.5, 2.0]
     assert metrics["train_loss"][1:].notna().all() and metrics["test_accuracy"].notna().all()
     assert metrics["optimizer_steps"].tolist() == metrics["iteration"].tolist()
-    assert clock[0] == 7 * 2 * 100.0  # test and full training set at each point
+    # test and full training set at each point, and the training set once more at the end
+    assert clock[0] == (7 * 2 + 1) * 100.0
     assert (metrics["train_time_s"] == 0.0).all()  # none of it on the training clock
 
 

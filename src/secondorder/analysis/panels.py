@@ -23,6 +23,10 @@ from secondorder.analysis.rows import (
 from secondorder.analysis.style import setting_label, sort_key
 from secondorder.training.record import Status
 
+# How a legend names a setting whose runs are untuned: its search excluded every grid point
+# (secondorder.study.tuning: a point with a diverged, failed or non-finite seed is excluded).
+UNTUNED_LABEL = "untuned: every grid point diverged or failed"
+
 
 @dataclass(eq=False)  # holds arrays: compare by identity
 class Curve:
@@ -175,10 +179,29 @@ def curve_label(curve: Curve, lines: str) -> str:
     label = ", ".join(parts)
     if curve.fixed_step and lines == "optimizer":
         label += " (fixed step)"
-    if curve.n_diverged:
-        label += (
-            " (diverged)"
-            if curve.n_diverged == curve.n_runs
-            else f" (diverged {curve.n_diverged}/{curve.n_runs} seeds)"
-        )
+    for count, outcome in (
+        (curve.n_diverged, "diverged"),
+        (curve.n_untuned, UNTUNED_LABEL),
+        (curve.n_failed, "failed"),
+    ):
+        if count:
+            label += (
+                f" ({outcome})"
+                if count == curve.n_runs
+                else f" ({outcome} {count}/{curve.n_runs} seeds)"
+            )
     return label
+
+
+def undrawn(curve: Curve) -> str | None:
+    """Why a curve has no point to draw (its runs were untuned, failed, or diverged before
+    their first logged loss), or None when it has one."""
+    if len(curve.y):
+        return None
+    if curve.n_untuned:
+        return "untuned, not trained"
+    if curve.n_failed:
+        return "failed"
+    if curve.n_diverged:
+        return "diverged before its first logged loss"
+    return "no logged loss"

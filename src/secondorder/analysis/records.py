@@ -40,6 +40,8 @@ CONTEXT_COLUMNS = (
     "device",
     "data_files",
     "data_original_md5",
+    "final_train_accuracy",  # the final model on the training set (NaN: not recorded)
+    "final_full_train_loss",
 )
 
 
@@ -72,6 +74,7 @@ def _run_rows(run_dir: Path) -> pd.DataFrame:
         metrics = pd.DataFrame({"epoch": [float("nan")]})
     environment = summary.get("environment") or {}
     data = environment.get("data") or {}
+    final = summary.get("final") or {}
     context = {
         "run_id": summary.get("run_id", run_dir.name),
         **{key: spec.get(key) for key in SPEC_COLUMNS[1:-1]},
@@ -84,6 +87,8 @@ def _run_rows(run_dir: Path) -> pd.DataFrame:
         "device": environment.get("device_name") or environment.get("device"),
         "data_files": json.dumps(data.get("files", {}), sort_keys=True),
         "data_original_md5": data.get("original_md5"),
+        "final_train_accuracy": final.get("train_accuracy"),
+        "final_full_train_loss": final.get("full_train_loss"),
     }
     context_frame = pd.DataFrame({key: [value] * len(metrics) for key, value in context.items()})
     return pd.concat([context_frame, metrics.reset_index(drop=True)], axis=1)
@@ -94,7 +99,8 @@ def aggregate(run_dirs: Iterable[Path], out_csv: Path) -> pd.DataFrame:
 
     Columns: the spec columns of the contract (run_id, dataset, model, activation, variant,
     optimizer, method, batch_size, seed, status), context (epochs, subsets, N, hparams, device,
-    data checksums), then the metrics columns. Rows keep each run's logging order.
+    data checksums, the final model's training accuracy and loss), then the metrics columns. Rows
+    keep each run's logging order.
     """
     frames = [_run_rows(Path(run_dir)) for run_dir in sorted(map(Path, run_dirs))]
     if frames:

@@ -62,18 +62,53 @@ def loss_column(rows: pd.DataFrame) -> str:
 
 X_AXES = ("epoch", "time", "work")
 
+# A Hessian- or Gauss-Newton-vector product in gradients (per sample): the authors' reply in the
+# review thread ("one Hessian-vector product costs about 2 gradients"; forward-over-reverse,
+# Pearlmutter 1994). The Gauss-Newton product is assumed to cost the same.
+CURVATURE_PRODUCT_GRADIENTS = 2.0
+# A forward pass alone (a line-search trial, a loss evaluation) in gradients: a backward pass
+# costs about two forwards (e.g. Kaplan et al. 2020, Sec. 2.1), so a gradient about three.
+FORWARD_GRADIENTS = 1.0 / 3.0
+# Model forwards that one product counts in forward_samples, by the run's `curvature`
+# hyperparameter (secondorder.curvature.Objective.hvp: one, ggnvp: two).
+PRODUCT_FORWARDS = {"hessian": 1, "gauss-newton": 2}
+
+
+def _counter(rows: pd.DataFrame, name: str) -> pd.Series:
+    """A cost counter of each row (NaN where the record lacks it)."""
+    if name not in rows:
+        return pd.Series(np.nan, index=rows.index)
+    return rows[name].astype(float)
+
+
+def _forwards_per_product(hparams: object) -> int:
+    """PRODUCT_FORWARDS of a run's resolved hyperparameters (JSON; Hessian where unsaid)."""
+    kind = ({} if is_missing(hparams) else json.loads(str(hparams))).get("curvature", "hessian")
+    return PRODUCT_FORWARDS.get(kind, 1)
+
+
+def gradient_equivalent_samples(rows: pd.DataFrame) -> pd.Series:
+    """The work done up to each row, in samples through a gradient (a forward and a backward
+    pass): gradient samples + CURVATURE_PRODUCT_GRADIENTS x curvature-product samples +
+    FORWARD_GRADIENTS x samples through a forward pass alone (forward_samples less those of the
+    gradients and products). The step-cost table and the figures' work axis read this one
+    definition."""
+    gradient = _counter(rows, "gradient_samples")
+    curvature = _counter(rows, "curvature_samples")
+    per_product = rows["hparams"].map(_forwards_per_product) if "hparams" in rows else 1
+    forward_only = _counter(rows, "forward_samples") - gradient - per_product * curvature
+    return gradient + CURVATURE_PRODUCT_GRADIENTS * curvature + FORWARD_GRADIENTS * forward_only
+
 
 def x_values(runs: pd.DataFrame, x: str) -> pd.Series:
-    """The x of each row: epochs, training wall time (s), or data passes including all work
-    (samples through every forward pass / N)."""
+    """The x of each row: epochs, training wall time (s), or work done in passes over the
+    training set in gradient-equivalents (:func:`gradient_equivalent_samples` / N)."""
     if x == "epoch":
         return runs["epoch"].astype(float)
     if x == "time":
         return runs["train_time_s"].astype(float)
     if x == "work":
-        if "forward_samples" not in runs:
-            return pd.Series(np.nan, index=runs.index)
-        return runs["forward_samples"].astype(float) / runs["train_size"].astype(float)
+        return gradient_equivalent_samples(runs) / runs["train_size"].astype(float)
     raise ValueError(f"x must be one of {X_AXES}, got {x!r}")
 
 

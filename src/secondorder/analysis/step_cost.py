@@ -4,10 +4,11 @@ products and line-search passes an epoch axis does not count.
 
 From the cost counters at the end of each run (:class:`secondorder.cost.CostCounters`, the
 counter columns of ``metrics.csv``), per optimizer step: gradient-equivalents (the step's work in
-mini-batch gradients, :func:`gradient_equivalent_samples`), curvature-vector products,
-line-search trials, CG iterations (where the method runs CG) and training seconds; and the data
-passes one epoch makes including all work (gradient-equivalent samples / N), which is what one
-epoch of the paper's x axis costs each method in SGD's epochs. Means over seeds with min-max;
+mini-batch gradients, :func:`secondorder.analysis.rows.gradient_equivalent_samples`, the
+definition the figures' work axis reads too), curvature-vector products, line-search trials, CG
+iterations (where the method runs CG) and training seconds; and the data passes one epoch makes
+including all work (gradient-equivalent samples / N), which is what one epoch of the paper's x
+axis costs each method in SGD's epochs. Means over seeds with min-max;
 rows of diverged, untuned and failed runs are marked, not dropped.
 """
 
@@ -24,11 +25,13 @@ import pandas as pd
 from secondorder import atomic
 from secondorder.analysis.records import read_aggregated
 from secondorder.analysis.rows import (
+    CURVATURE_PRODUCT_GRADIENTS,
+    FORWARD_GRADIENTS,
     OTHER_AXES,
     RUN_SETTING,
     count_failed,
     count_runs,
-    hparams_of,
+    gradient_equivalent_samples,
     varying,
 )
 from secondorder.analysis.style import is_missing, optimizer_label, setting_label, sort_key
@@ -36,16 +39,6 @@ from secondorder.analysis.tables import reduced_scale
 from secondorder.analysis.tabular import write_markdown_and_latex
 from secondorder.training.record import Status
 
-# A Hessian- or Gauss-Newton-vector product in gradients (per sample): the authors' reply in the
-# review thread ("one Hessian-vector product costs about 2 gradients"; forward-over-reverse,
-# Pearlmutter 1994). The Gauss-Newton product is assumed to cost the same.
-CURVATURE_PRODUCT_GRADIENTS = 2.0
-# A forward pass alone (a line-search trial, a loss evaluation) in gradients: a backward pass
-# costs about two forwards (e.g. Kaplan et al. 2020, Sec. 2.1), so a gradient about three.
-FORWARD_GRADIENTS = 1.0 / 3.0
-# Model forwards that one product counts in forward_samples, by the run's `curvature`
-# hyperparameter (secondorder.curvature.Objective.hvp: one, ggnvp: two).
-PRODUCT_FORWARDS = {"hessian": 1, "gauss-newton": 2}
 CG_STOPS = ("cg_negative_curvature_stops", "cg_max_iter_stops", "cg_converged_stops")
 
 # The per-step quantities of the table: CSV column stem -> Markdown header.
@@ -63,18 +56,6 @@ def _counter(last: pd.Series, name: str) -> float:
     """A counter at a run's last logging point (NaN when the record lacks it)."""
     value = last.get(name, np.nan)
     return float(value) if not is_missing(value) else np.nan
-
-
-def gradient_equivalent_samples(last: pd.Series) -> float:
-    """A run's work in samples through a gradient (forward and backward pass): gradient samples
-    + CURVATURE_PRODUCT_GRADIENTS x curvature-product samples + FORWARD_GRADIENTS x samples
-    through a forward pass alone (forward_samples less those of gradients and products)."""
-    gradient = _counter(last, "gradient_samples")
-    curvature = _counter(last, "curvature_samples")
-    curvature_kind = hparams_of(last).get("curvature", "hessian")
-    forwards = PRODUCT_FORWARDS.get(curvature_kind, 1) * curvature
-    forward_only = _counter(last, "forward_samples") - gradient - forwards
-    return gradient + CURVATURE_PRODUCT_GRADIENTS * curvature + FORWARD_GRADIENTS * forward_only
 
 
 def _steps(last: pd.Series) -> float:
@@ -101,9 +82,10 @@ def run_costs(table: pd.DataFrame) -> pd.DataFrame:
     if table.empty:
         return pd.DataFrame(rows)
     for run_id, run in table.groupby("run_id", sort=True):
-        last = run.sort_values("iteration").iloc[-1] if "iteration" in run else run.iloc[-1]
+        run = run.sort_values("iteration") if "iteration" in run else run
+        last = run.iloc[-1]
         steps = _steps(last)
-        samples = gradient_equivalent_samples(last)
+        samples = float(gradient_equivalent_samples(run).iloc[-1])
         epochs = _counter(last, "epoch")
         train_size = _counter(last, "train_size")
         cg = _counter(last, "cg_iterations") / steps if _runs_cg(last) else np.nan

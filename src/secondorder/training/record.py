@@ -92,7 +92,9 @@ class RunRecord:
     epochs_completed: int
     iterations: int
     train_time_s: float
-    final: dict[str, float]  # train_loss, <evaluated_on>_loss, <evaluated_on>_accuracy
+    # train_loss (running mean), <evaluated_on>_loss and _accuracy at the last point, and the
+    # final model's full_train_loss and train_accuracy on the training set
+    final: dict[str, float]
     best_accuracy: float  # the best finite accuracy of any logging point (NaN: none)
     counters: dict[str, int]
     diverged_at: dict[str, float] | None  # epoch and iteration of the point that diverged
@@ -113,9 +115,12 @@ class RunRecord:
         resumed_from_epoch: int | None,
         tuning: dict[str, Any] | None,
         environment: dict[str, Any],
+        on_training_set: dict[str, float] | None = None,
     ) -> RunRecord:
         """The record of a run whose logging points were ``rows`` (at least the initial one):
-        iterations, time and counters are those of its last point, after which it stopped."""
+        iterations, time and counters are those of its last point, after which it stopped;
+        ``on_training_set``: the final model's full_train_loss and train_accuracy (the loop's
+        evaluate.on_training_set), joining ``final``."""
         final, evaluated = rows[-1], spec.evaluate_on
         accuracies = [row["test_accuracy"] for row in rows if math.isfinite(row["test_accuracy"])]
         return cls(
@@ -130,6 +135,7 @@ class RunRecord:
                 "train_loss": final["train_loss"],
                 f"{evaluated}_loss": final["test_loss"],
                 f"{evaluated}_accuracy": final["test_accuracy"],
+                **(on_training_set or {}),
             },
             best_accuracy=max(accuracies, default=float("nan")),
             counters={name: final[name] for name in CostCounters().as_dict()},
