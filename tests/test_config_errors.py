@@ -256,6 +256,25 @@ CASES = [
         "search.validation: holding out 30 of",
     ),
     change("validation-leaves-no-batch", searching(450), "search.validation: holding out 450 of"),
+    # search: one budget (equal_budget), and the options are true or false
+    change(
+        "equal-budget-unequal-grids",
+        {
+            **searching(100),
+            "optimizers": {
+                "sgd": {"lr": {"search": [0.1, 0.2]}},
+                "shg": {"damping": {"search": [0.0, 0.01, 0.1]}},
+            },
+            "search": {"validation": 100, "equal_budget": True},
+        },
+        "search.equal_budget: the presets tuned in mnist-lenet-tanh bs100 have grids of "
+        "different sizes (sgd 2, shg 3 points)",
+    ),
+    change(
+        "extend-edges-text",
+        {**searching(100), "search": {"validation": 100, "extend_edges": "yes"}},
+        "search.extend_edges: expected true or false",
+    ),
     # artifacts
     change("artifacts-empty", {"artifacts": {}}, "artifacts: define at least one"),
     change("kind-histogram", artifact(kind="histogram"), "artifacts.t.kind"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from dataclasses import replace
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from secondorder.analysis.tuning_report import (
     write_tuning_report,
 )
 from secondorder.errors import ConfigError
-from secondorder.study import tuning
+from secondorder.study import grids, tuning
 from secondorder.training import record
 from secondorder.training.loop import train_run
 from secondorder.training.selection import resolve_selection
@@ -259,7 +260,8 @@ def test_the_tuning_report_lists_every_point_and_marks_exclusions(sgd_final, tmp
     summary = sensitivity(trials_table([path]))
     assert summary.loc[0, "excluded"] == 1 and summary.loc[0, "near_best_share"] == 1 / 3
     markdown = (tmp_path / "tuning.md").read_text()
-    assert "lr=1.0 | diverged | - |" in markdown and "lr=0.1 | finished | 1 | winner" in markdown
+    assert "| lr=1.0 | diverged | - | -, - |  |" in markdown
+    assert "| lr=0.1 | finished | 1 | 1, 1 | winner |" in markdown
     assert (tmp_path / "tuning_sgd.png").stat().st_size > 10_000
 
 
@@ -269,17 +271,17 @@ def test_the_tuning_report_lists_every_point_and_marks_exclusions(sgd_final, tmp
 @pytest.mark.parametrize(
     ("values", "value", "position"),
     [
-        ([0.01, 0.1, 1.0], 0.01, tuning.LOWEST),
-        ([0.01, 0.1, 1.0], 1.0, tuning.HIGHEST),
-        ([0.01, 0.1, 1.0], 0.1, tuning.INSIDE),
-        ([1.0, 0.01, 0.1], 1.0, tuning.HIGHEST),  # the largest value, wherever it is written
-        ([10, 20], 20, tuning.TWO_VALUES),  # no inside: not flagged
-        (["minibatch", 0.2, 0.5], 0.5, tuning.UNORDERED),
-        ([True, False, 1], True, tuning.UNORDERED),
+        ([0.01, 0.1, 1.0], 0.01, grids.LOWEST),
+        ([0.01, 0.1, 1.0], 1.0, grids.HIGHEST),
+        ([0.01, 0.1, 1.0], 0.1, grids.INSIDE),
+        ([1.0, 0.01, 0.1], 1.0, grids.HIGHEST),  # the largest value, wherever it is written
+        ([10, 20], 20, grids.TWO_VALUES),  # no inside: not flagged
+        (["minibatch", 0.2, 0.5], 0.5, grids.UNORDERED),
+        ([True, False, 1], True, grids.UNORDERED),
     ],
 )
 def test_where_a_value_sits_in_its_grid(values, value, position):
-    assert tuning.grid_position(values, value) == position
+    assert grids.grid_position(values, value) == position
 
 
 def finished(*losses):
@@ -290,9 +292,9 @@ def finished(*losses):
 def test_the_selection_file_has_the_grid_size_and_flags_a_winner_on_the_edge(sgd_final):
     at_edge = selection_with(sgd_final, finished(1.0, 2.0, 3.0))
     assert at_edge["points"] == 3 and at_edge["winner"] == {"lr": 0.01}
-    assert at_edge["positions"] == {"lr": tuning.LOWEST} and at_edge["on_edge"] == ["lr"]
+    assert at_edge["positions"] == {"lr": grids.LOWEST} and at_edge["on_edge"] == ["lr"]
     inside = selection_with(sgd_final, finished(2.0, 1.0, 3.0))
-    assert inside["positions"] == {"lr": tuning.INSIDE} and inside["on_edge"] == []
+    assert inside["positions"] == {"lr": grids.INSIDE} and inside["on_edge"] == []
     nothing = selection_with(sgd_final, [[("diverged", None)] * 2] * 3)
     assert nothing["points"] == 3 and nothing["positions"] == {} and nothing["on_edge"] == []
 
@@ -334,7 +336,7 @@ def test_the_tuning_table_shows_grid_sizes_budgets_and_edge_winners(sgd_final, t
     assert "| grid points | budget |" in markdown
     assert "| 3 | unequal | 0 | lr=1.0 † | lr: highest |" in markdown
     assert "| 2 | unequal | 0 | memory=5 |  |" in markdown
-    assert "| lr=1.0 † | finished | 1 | winner |" in markdown
+    assert "| lr=1.0 † | finished | 1 | 1, 1 | winner |" in markdown
     assert "| SR1 2, SGD 3 | unequal |" in markdown
 
 
@@ -379,23 +381,194 @@ def test_the_report_states_the_budget_rule_the_unequal_budgets_and_the_edge_winn
     assert "**Winners on an edge of their grid**: 1 of 2" in text
     assert "- SGD, mnist-lenet-tanh bs50: lr=1.0 (lr: highest)" in text
     assert "1 winner(s) have a 2-value grid" in text
-    assert "| lr=1.0 † | finished | 1 | winner |" in text
+    assert "| lr=1.0 † | finished | 1 | 1, 1 | winner |" in text
     assert text.count("Selection rule") == 1
 
 
-def test_sgd_learning_rate_grid_grows_with_the_batch_size_in_the_paper_config():
+PAPER = Path(__file__).parents[1] / "config"
+
+
+def paper_config(*beyond: str):
+    return study.load_config_files([PAPER / "config.yaml", *(PAPER / name for name in beyond)])[1]
+
+
+def test_sgd_learning_rate_grid_moves_up_with_the_batch_size_in_the_paper_config():
     """The authors searched SGD's rate from 1e-3 upward by decades until it diverged; the
-    paper's config widens SGD's grid upward at the larger batches of Figures 7-8."""
-    checked = study.load_config(Path(__file__).parents[1] / "config" / "config.yaml")
+    paper's config gives SGD 6 half-decade values per batch size, from 1e-3 at batch 100, whose
+    top is the first at or above 3x the linearly scaled rate (0.1 x B / 100)."""
     grids = {}
-    for spec in study.searches(checked).values():
+    for spec in study.searches(paper_config()).values():
         if spec.optimizer == "sgd" and spec.model == "lenet":
             grids.setdefault(spec.batch_size, set()).add(tuple(spec.search["space"]["lr"]))
     assert all(len(spaces) == 1 for spaces in grids.values())  # one grid per batch size
-    top = {batch: max(next(iter(spaces))) for batch, spaces in grids.items()}
-    assert top[100] == top[200] == 0.3
-    assert top[400] == top[800] == 3.0 and top[1600] == top[3200] == 10.0
-    assert all(min(next(iter(spaces))) == 0.01 for spaces in grids.values())
+    grid_of = {batch: next(iter(spaces)) for batch, spaces in grids.items()}
+    assert grid_of[100] == (0.001, 0.003, 0.01, 0.03, 0.1, 0.3)
+    for batch, values in grid_of.items():
+        diverging = 0.3 * batch / 100 * (1 - 1e-9)  # 3x the scaled rate, less rounding
+        assert len(values) == 6 and values[-2] < diverging <= values[-1]
+    assert len(set(grid_of.values())) == 4  # 100, 200, 400-800, 1600-3200
+
+
+@pytest.mark.parametrize("beyond", [(), ("beyond.yaml",)])
+def test_the_paper_config_gives_every_tuned_preset_of_a_setting_one_budget(beyond):
+    checked = paper_config(*beyond)
+    assert checked["search"]["equal_budget"] and checked["search"]["extend_edges"]
+    assert checked["search"]["seeds"] == [0, 1]
+    budgets = tuning.budget_check(study.searches(checked))
+    assert len(budgets) == (24 if beyond else 20)
+    assert [b["label"] for b in budgets if not b["equal"]] == []
+    assert {n for b in budgets for sizes in b["points"].values() for n in sizes} == {6}
+    fig12 = next(b for b in budgets if b["label"] == "mnist-lenet-tanh bs100")["points"]
+    for fixed, twin in (("shg-fixed", "shg"), ("sqn-fixed", "sqn"), ("sr1-fixed", "sr1")):
+        assert fig12[fixed] == fig12[twin]
+    assert fig12["sqn-byrd"] == fig12["sqn"]
+
+
+def test_an_unequal_budget_is_refused_naming_the_setting_and_the_sizes():
+    raw = copy.deepcopy(BASE)  # sgd 3 points, sr1 2 in mnist-lenet-tanh bs50
+    raw["search"] = {**raw["search"], "equal_budget": True}
+    with pytest.raises(ConfigError) as error:
+        study.load_config(raw)
+    assert str(error.value) == (
+        "search.equal_budget: the presets tuned in mnist-lenet-tanh bs50 have grids of "
+        "different sizes (sgd 3, sr1 2 points); give each the same number of points, or set "
+        "search.equal_budget: false"
+    )
+    raw["optimizers"]["sr1"]["memory"] = {"search": [5, 10, 20]}
+    assert study.load_config(raw)["search"]["equal_budget"]
+
+
+# -- seeds, edges and the points added beyond them ------------------------------------------
+
+
+def test_two_seed_scores_and_their_spread_are_in_the_table(sgd_final, tmp_path):
+    selection = selection_with(
+        sgd_final,
+        [
+            [("finished", 2.0), ("finished", 2.5)],
+            [("finished", 1.0), ("finished", 1.25)],
+            [("finished", 0.5), ("diverged", None)],
+        ],
+    )
+    assert [t["seed_scores"] for t in selection["trials"]] == [[2.0, 2.5], [1.0, 1.25], [0.5, None]]
+    assert [t["score"] for t in selection["trials"]] == [2.25, 1.125, None]
+    assert selection["winner"] == {"lr": 0.1}  # the diverged seed excludes lr=1 (0.5 alone)
+    path = tmp_path / "group.json"
+    path.write_text(json.dumps(selection))
+    table = write_tuning_report([path], tmp_path / "t.csv", tmp_path / "t.md", {}, {})
+    assert list(table["seed_scores"]) == ["2, 2.5", "1, 1.25", "0.5, -"]
+    assert table["seed_spread"].tolist()[:2] == [0.5, 0.25] and math.isnan(table["seed_spread"][2])
+    assert sensitivity(read_trials_table(tmp_path / "t.csv")).loc[0, "seed_spread"] == 0.5
+    assert "| lr=0.1 | finished | 1.125 | 1, 1.25 | winner |" in (tmp_path / "t.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("values", "edge", "beyond"),
+    [
+        ([0.01, 0.1, 1.0], grids.HIGHEST, 10.0),
+        ([0.01, 0.1, 1.0], grids.LOWEST, 0.001),
+        ([0.001, 0.003, 0.01, 0.03, 0.1, 0.3], grids.HIGHEST, 0.9),  # the nearest two's ratio
+        ([0.01, 0.03, 0.1, 0.3, 1.0, 3.0], grids.HIGHEST, 9.0),
+        ([0.0, 0.01, 0.1], grids.LOWEST, -0.01),  # by the difference: the method refuses it
+        ([0.0, 0.01, 0.1], grids.HIGHEST, 1.0),
+        ([5, 10, 20], grids.HIGHEST, 40),
+        ([5, 10, 20], grids.LOWEST, 2),  # 2.5, rounded: an integer hyperparameter
+        ([1, 2, 3], grids.HIGHEST, 4),  # 3 x 3/2 = 4.5, rounded half to even
+        ([10, 20], grids.HIGHEST, None),  # two values: no edge
+        (["a", "b", "c"], grids.HIGHEST, None),
+    ],
+)
+def test_the_value_beyond_an_edge_continues_the_grid(values, edge, beyond):
+    assert grids.beyond(values, edge) == beyond
+
+
+def extending(**search):
+    return config(search={"validation": 100, "seeds": [0, 1], "extend_edges": True, **search})
+
+
+def test_extension_is_part_of_the_final_runs_search_and_off_changes_no_id():
+    plain, off = config(), config(search={"validation": 100, "extend_edges": False})
+    assert study.expand(plain).keys() == study.expand(off).keys()
+    assert tuning.extension_runs(study.searches(off)) == {}
+    on = config(search={"validation": 100, "extend_edges": True})
+    plain_ids, on_ids = set(study.expand(plain)), set(study.expand(on))
+    assert {i for i in plain_ids if "__val__" in i} == {i for i in on_ids if "__val__" in i}
+    assert all("__val__" not in run_id for run_id in plain_ids ^ on_ids)  # finals moved only
+    assert all(spec.search["extend_edges"] for spec in finals(on) if spec.search)
+
+
+def test_every_point_an_extension_may_add_is_built_before_tuning_and_not_planned():
+    checked = extending()
+    searches = study.searches(checked)
+    extra = tuning.extension_runs(searches)
+    sgd = next(spec for spec in searches.values() if spec.optimizer == "sgd")
+    # SGD's lr grid 0.01, 0.1, 1: 0.001 and 10, two tuning seeds each; SR1's 2-value grid: none
+    assert sorted(run.hparams["lr"] for run in extra.values()) == [0.001, 0.001, 10.0, 10.0]
+    assert all(
+        run.optimizer == "sgd" and run.evaluate_on == "validation" and run.seed in (0, 1)
+        for run in extra.values()
+    )
+    added = tuning.extension_specs(sgd, [{"lr": 10.0}])
+    assert {run.run_id for _, runs in added for run in runs} <= set(extra)
+    assert not set(extra) & set(study.expand(checked))
+
+
+def extended_selection(spec, grid_losses, added_losses, *, grid_only=False):
+    """The selection when the grid's points end with ``grid_losses`` and the added points with
+    ``added_losses`` (both seeds alike)."""
+    summaries = {}
+    for (_point, runs), loss in zip(tuning.trial_specs(spec), grid_losses, strict=True):
+        summaries.update((run.run_id, summary_of(run, "finished", loss)) for run in runs)
+    first = tuning.select(spec, summaries, grid_only=True)
+    if grid_only:
+        return first
+    added = tuning.extension_specs(spec, first["extensions"])
+    for (_point, runs), loss in zip(added, added_losses, strict=True):
+        summaries.update((run.run_id, summary_of(run, "finished", loss)) for run in runs)
+    return tuning.select(spec, summaries)
+
+
+def test_an_edge_winner_adds_the_point_beyond_and_the_selection_is_redone():
+    spec = next(spec for spec in finals(extending()) if spec.optimizer == "sgd")
+    first = extended_selection(spec, [3.0, 2.0, 1.0], [], grid_only=True)
+    assert first["extensions"] == [{"lr": 10.0}] and len(first["trials"]) == 3
+    assert first["winner"] == {"lr": 1.0} and first["on_edge"] == ["lr"]
+    better = extended_selection(spec, [3.0, 2.0, 1.0], [0.5])
+    assert better["points"] == 3 and len(better["trials"]) == 4
+    assert better["trials"][3]["extended"] and better["trials"][3]["values"] == {"lr": 10.0}
+    assert better["winner"] == {"lr": 10.0} and better["score"] == 0.5
+    assert better["positions"] == {"lr": grids.HIGHEST}  # on the new edge: still flagged
+    worse = extended_selection(spec, [3.0, 2.0, 1.0], [4.0])
+    assert worse["winner"] == {"lr": 1.0} and worse["positions"] == {"lr": grids.INSIDE}
+    assert worse["on_edge"] == []
+    inside = extended_selection(spec, [3.0, 1.0, 2.0], [])
+    assert inside["extensions"] == [] and len(inside["trials"]) == 3
+    assert len(tuning.selection_summaries(spec, None)) == 6  # 3 points x 2 seeds
+
+
+def test_the_table_marks_the_added_point_and_counts_only_the_grid(tmp_path):
+    spec = next(spec for spec in finals(extending()) if spec.optimizer == "sgd")
+    path = tmp_path / "group.json"
+    path.write_text(json.dumps(extended_selection(spec, [3.0, 2.0, 1.0], [0.5])))
+    table = write_tuning_report([path], tmp_path / "t.csv", tmp_path / "t.md", {}, {})
+    assert list(table["extended"]) == [False, False, False, True]
+    assert set(table["grid_points"]) == {3}
+    (summary,) = sensitivity(table).itertuples()
+    assert summary.points == 3 and summary.added == 1 and summary.on_edge
+    markdown = (tmp_path / "t.md").read_text()
+    assert "| 3 (+1) | equal | 0 | lr=10.0 † | lr: highest |" in markdown
+    assert "| lr=10.0 (beyond the grid) † | finished | 0.5 | 0.5, 0.5 | winner |" in markdown
+
+
+def test_a_value_the_method_refuses_is_not_added():
+    raw = copy.deepcopy(BASE)
+    raw["optimizers"]["sr1"]["memory"] = {"search": [1, 2, 4]}  # below 1: 0.5 -> 0, refused
+    raw["search"] = {**raw["search"], "extend_edges": True}
+    spec = next(s for s in finals(study.load_config(raw)) if s.optimizer == "sr1")
+    first = extended_selection(spec, [1.0, 2.0, 3.0], [], grid_only=True)
+    assert first["on_edge"] == ["memory"] and first["extensions"] == []
+    extra = tuning.extension_runs({spec.tuning_group: spec})
+    assert {run.hparams["memory"] for run in extra.values()} == {8}
 
 
 # -- training with a selection; the test set is never read by tuning ---------------------------

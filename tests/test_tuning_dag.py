@@ -107,3 +107,56 @@ def test_a_failed_tuning_run_is_excluded_and_its_group_goes_on(finished_test_stu
         final = read(results / "runs" / spec.run_id / "summary.json")
         assert final["status"] == "finished" and final["tuning"]["winner"] == selection["winner"]
     check_artifacts(workdir, config_path)
+
+
+def test_without_extend_edges_no_point_is_added(finished_test_study):
+    """config/test.yaml leaves search.extend_edges off: no grid selection, no added point."""
+    results = finished_test_study / "results"
+    assert not (results / "tuning" / "grid").exists()
+    for path in (results / "tuning").glob("*.json"):
+        selection = read(path)
+        assert selection["extensions"] == [] and selection["points"] == len(selection["trials"])
+        assert not any(trial.get("extended") for trial in selection["trials"])
+
+
+def test_an_edge_winner_trains_the_point_beyond_and_the_final_runs_read_it(
+    finished_test_study, tmp_path
+):
+    """With search.extend_edges and an SGD grid of small rates (0.005-0.02: after one epoch
+    the largest wins, on the upper edge), checkpoint select_grid names lr=0.04, which trains
+    (two groups, one tuning seed), and rule select redoes the selection over the four points;
+    the final runs train with its winner, and a second dry run plans nothing."""
+    workdir = tmp_path / "repo"
+    shutil.copytree(finished_test_study, workdir, symlinks=True)
+    config_path = workdir / CONFIG
+    raw = yaml.safe_load(config_path.read_text())
+    raw["optimizers"]["sgd"]["lr"]["search"] = [0.005, 0.01, 0.02]
+    raw["search"]["extend_edges"] = True
+    config_path.write_text(yaml.safe_dump(raw, sort_keys=False))
+
+    result = snakemake(workdir, "--configfile", CONFIG, "--cores", "2", timeout=900)
+    assert result.returncode == 0, result.stderr[-5000:]
+    results = workdir / "results"
+    checked = study.load_config(config_path)
+    finals = [spec for spec in study.expand(checked).values() if spec.search is not None]
+    assert {spec.tuning_group for spec in finals} and all(s.search["extend_edges"] for s in finals)
+    for spec in finals:
+        first = read(results / "tuning" / "grid" / f"{spec.tuning_group}.json")
+        selection = read(results / "tuning" / f"{spec.tuning_group}.json")
+        assert first["winner"] == {"lr": 0.02} and first["extensions"] == [{"lr": 0.04}]
+        assert selection["points"] == 3 and selection["extensions"] == [{"lr": 0.04}]
+        assert [t.get("extended", False) for t in selection["trials"]] == [False] * 3 + [True]
+        losses = {}
+        for trial in selection["trials"]:
+            (run_id,) = trial["run_ids"]
+            summary = read(results / "runs" / run_id / "summary.json")  # it trained
+            assert summary["status"] == "finished" and summary["evaluated_on"] == "validation"
+            losses[trial["values"]["lr"]] = summary["final"]["validation_loss"]
+        assert selection["winner"] == {"lr": min(losses, key=losses.get)}
+        final = read(results / "runs" / spec.run_id / "summary.json")
+        assert final["status"] == "finished" and final["tuning"]["winner"] == selection["winner"]
+        assert final["spec"]["hparams"]["lr"] == selection["winner"]["lr"]
+    assert "lr=0.04 (beyond the grid)" in (results / "tables" / "tuning.md").read_text()
+    again = snakemake(workdir, "-n", "--configfile", CONFIG)
+    assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
+    check_artifacts(workdir, config_path)

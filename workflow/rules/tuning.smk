@@ -1,10 +1,31 @@
+checkpoint select_grid:
+    """Tuning with search.extend_edges: the selection on a group's grid alone, which names the
+    points beyond an edge winner (secondorder.study.tuning.EXTENSION_RULE) that rule select
+    then reads. Their runs are known when the DAG is parsed; which train is known only here.
+    """
+    input:
+        summaries=lambda wildcards: group_summaries(wildcards, extended=False),
+    output:
+        layout.grid_selection("{group}"),
+    log:
+        layout.log("tuning", "{group}.grid"),
+    conda:
+        CONDA_ENV
+    params:
+        spec=lambda wildcards: SEARCHES[wildcards.group].to_dict(),
+        grid_only=True,
+    script:
+        "../scripts/select.py"
+
+
 rule select:
     """Tuning: the winner of one search group, from its tuning runs' validation losses, by the
-    rule of secondorder.study.tuning.SELECTION_RULE (a failed tuning run's point is excluded).
+    rule of secondorder.study.tuning.SELECTION_RULE (a failed tuning run's point is excluded),
+    over its grid and, with search.extend_edges, the points added beyond an edge winner.
     The group's final runs (every seed) read it.
     """
     input:
-        summaries=group_trial_summaries,
+        summaries=group_summaries,
     output:
         layout.selection("{group}"),
     log:
@@ -12,7 +33,8 @@ rule select:
     conda:
         CONDA_ENV
     params:
-        spec=group_spec,
+        spec=lambda wildcards: SEARCHES[wildcards.group].to_dict(),
+        grid_only=False,
     script:
         "../scripts/select.py"
 

@@ -1,4 +1,5 @@
-"""Glue of rule select: a search group's tuning-run summaries -> its selection file."""
+"""Glue of rule select (and checkpoint select_grid): a search group's tuning-run summaries ->
+its selection file (on the grid alone, for the checkpoint)."""
 
 import json
 import logging
@@ -16,6 +17,6 @@ with rule_job("select", smk.log[0]):
     for path in smk.input.summaries:
         summary = json.loads(Path(path).read_text())
         summaries[summary["run_id"]] = summary
-    selection = tuning.select(spec, summaries)
+    selection = tuning.select(spec, summaries, grid_only=smk.params.grid_only)
     atomic.write_json(smk.output[0], selection)
     logging.info("%s: %s %s", selection["group"], selection["status"], selection["winner"])

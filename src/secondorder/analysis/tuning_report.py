@@ -36,14 +36,8 @@ from secondorder.analysis.style import (
     preset_style,
 )
 from secondorder.spec import GRID_AXES
-from secondorder.study.tuning import (
-    BUDGET_RULE,
-    EDGE_RULE,
-    EDGES,
-    SELECTION_RULE,
-    grid_budgets,
-    winner_positions,
-)
+from secondorder.study.grids import EDGE_RULE, EDGES, EXTENSION_RULE, tried_space, winner_positions
+from secondorder.study.tuning import BUDGET_RULE, SELECTION_RULE, grid_budgets
 from secondorder.training.record import Status
 
 NEAR_BEST = 0.05  # a point "near the best": validation loss within 5 % of the group's best
@@ -51,34 +45,40 @@ _EXCLUDED = {"marker": "x", "color": "#D55E00", "ms": 9, "mew": 2}
 # The columns that name a search group's setting, in the order of the table's columns.
 SETTING = (*GRID_AXES, "optimizer", "method")
 EDGE_MARK = "†"  # after a winner on the edge of its grid
+ADDED_MARK = "(beyond the grid)"  # after a point that an edge extension added
 
 
 def trials_table(selections: Sequence[Path]) -> pd.DataFrame:
     """One row per point of every selection: its setting, group, ``value:<key>`` columns, the
-    worst status of its seeds, its score, whether it won, the group's grid size
-    (``grid_points``) and whether the methods of its setting had grids of one size
-    (``budget_equal``); on the winner's row, where it sits in the grid (``position``, e.g.
-    ``lr: highest``) and whether that is an edge (``on_edge``).
+    worst status of its seeds, each seed's score (``seed_scores``, text) and their spread
+    (``seed_spread``: max - min, NaN without two finite scores), its score, whether it won,
+    whether an edge extension added it (``extended``), the group's grid size (``grid_points``,
+    added points not counted) and whether the methods of its setting had grids of one size
+    (``budget_equal``); on the winner's row, where it sits among the values tried
+    (``position``, e.g. ``lr: highest``) and whether that is an edge (``on_edge``).
 
-    The places are computed from the selection's own space and winner, as rule select records
-    them: a selection file written before select recorded them reads the same.
+    The places are computed from the selection's own space, points and winner, as rule select
+    records them: a selection file written before select recorded them reads the same.
     """
     loaded = [json.loads(Path(path).read_text()) for path in selections]
     budgets = grid_budgets(
-        (selection["setting"], selection["setting"]["optimizer"], len(selection["trials"]))
+        (selection["setting"], selection["setting"]["optimizer"], _grid_points(selection))
         for selection in loaded
     )
     equal = {tuple(b["setting"].values()): b["equal"] for b in budgets}
     rows = []
     for selection in loaded:
-        positions = winner_positions(selection["search"]["space"], selection["winner"])
+        tried = tried_space(
+            selection["search"]["space"], [t["values"] for t in selection["trials"]]
+        )
+        positions = winner_positions(tried, selection["winner"])
         setting = selection["setting"]
         for rank, trial in enumerate(selection["trials"]):
             won = trial["values"] == selection["winner"]
             rows.append(
                 {
                     **_point_row(selection, rank, trial),
-                    "grid_points": len(selection["trials"]),
+                    "grid_points": _grid_points(selection),
                     "budget_equal": equal[tuple(setting[axis] for axis in GRID_AXES)],
                     "position": "; ".join(f"{k}: {v}" for k, v in positions.items()) if won else "",
                     "on_edge": won and any(v in EDGES for v in positions.values()),
@@ -87,8 +87,14 @@ def trials_table(selections: Sequence[Path]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _grid_points(selection: Mapping[str, Any]) -> int:
+    """The grid's size (points added beyond an edge not counted)."""
+    return sum(not trial.get("extended", False) for trial in selection["trials"])
+
+
 def _point_row(selection: Mapping[str, Any], rank: int, trial: Mapping[str, Any]) -> dict:
     statuses = trial["statuses"]
+    finite = [score for score in trial["seed_scores"] if score is not None]
     return {
         "group": selection["group"],
         **{key: selection["setting"][key] for key in SETTING},
@@ -96,14 +102,18 @@ def _point_row(selection: Mapping[str, Any], rank: int, trial: Mapping[str, Any]
         **{f"value:{k}": v for k, v in trial["values"].items()},
         "grid_index": rank,
         "status": next((s for s in statuses if s != Status.FINISHED), Status.FINISHED),
+        "seed_scores": ", ".join(_number(score) for score in trial["seed_scores"]),
+        "seed_spread": max(finite) - min(finite) if len(finite) > 1 else math.nan,
         "score": trial["score"],
         "winner": trial["values"] == selection["winner"],
+        "extended": bool(trial.get("extended", False)),
     }
 
 
 def read_trials_table(path: Path) -> pd.DataFrame:
     """The CSV that :func:`write_tuning_report` wrote, with its text columns as text."""
-    return pd.read_csv(path, dtype={"position": str}).fillna({"position": ""})
+    text = {"position": str, "seed_scores": str}
+    return pd.read_csv(path, dtype=text).fillna({"position": "", "seed_scores": ""})
 
 
 def edge_winners(table: pd.DataFrame) -> pd.DataFrame:
@@ -136,12 +146,15 @@ def points_text(points: Mapping[str, Sequence[int]], unit: str = "") -> str:
 
 
 def sensitivity(table: pd.DataFrame) -> pd.DataFrame:
-    """Per search group: points, points excluded, best score, the winner (with where it sits in
-    the grid, and whether on an edge) and the share of points whose score is within
-    :data:`NEAR_BEST` of the best (small: hard to tune)."""
+    """Per search group: grid points, points added beyond an edge (``added``), points excluded,
+    best score, the winner (with where it sits, and whether on an edge), the largest seed
+    spread of a point (``seed_spread``) and the share of the grid's points whose score is
+    within :data:`NEAR_BEST` of the grid's best (small: hard to tune; added points left out, so
+    that grids of one size compare)."""
     rows = []
     for group, trials in table.groupby("group", sort=False):
-        scores = trials["score"].dropna()
+        grid = trials[~trials["extended"]]
+        scores = grid["score"].dropna()
         best = scores.min() if len(scores) else math.nan
         near = int((scores <= best * (1 + NEAR_BEST)).sum()) if len(scores) else 0
         first = trials.iloc[0]
@@ -150,14 +163,16 @@ def sensitivity(table: pd.DataFrame) -> pd.DataFrame:
             {
                 "group": group,
                 **{key: first[key] for key in SETTING},
-                "points": len(trials),
+                "points": len(grid),
+                "added": len(trials) - len(grid),
                 "budget_equal": bool(first["budget_equal"]),
                 "excluded": int((trials["status"] != Status.FINISHED).sum()),
-                "best_score": best,
+                "best_score": trials["score"].min(),
+                "seed_spread": trials["seed_spread"].max(),
                 "winner": won["point"].iloc[0] if len(won) else "none (all excluded)",
                 "position": won["position"].iloc[0] if len(won) else "",
                 "on_edge": bool(won["on_edge"].iloc[0]) if len(won) else False,
-                "near_best_share": near / len(trials),
+                "near_best_share": near / len(grid),
             }
         )
     return pd.DataFrame(rows)
@@ -206,26 +221,30 @@ def tuning_markdown(table: pd.DataFrame, *, standalone: bool = True) -> list[str
             "",
             f"Edge rule ({EDGE_MARK}): {EDGE_RULE}.",
             "",
+            f"Edge extension, points marked {ADDED_MARK}: {EXTENSION_RULE}.",
+            "",
         ]
         if standalone
         else []
     )
     lines += [
         f"Near best: validation loss within {NEAR_BEST:.0%} of the group's best; "
-        f"{EDGE_MARK}: a winner on the edge of its grid.",
+        f"{EDGE_MARK}: a winner on the edge of its grid; seed spread: the largest difference "
+        "between the tuning seeds' scores of one point.",
         "",
         "| preset | setting | grid points | budget | excluded | winner | edge | "
-        "best validation loss | near best |",
-        "|:---|:---|---:|:---|---:|:---|:---|---:|---:|",
+        "best validation loss | seed spread | near best |",
+        "|:---|:---|---:|:---|---:|:---|:---|---:|---:|---:|",
     ]
     for _, row in summary.iterrows():
         edge = row["position"] if row["on_edge"] else ""
         mark = f" {EDGE_MARK}" if row["on_edge"] else ""
+        points = f"{row['points']} (+{row['added']})" if row["added"] else f"{row['points']}"
         lines.append(
-            f"| {optimizer_label(row['optimizer'])} | {_setting_text(row)} | {row['points']} | "
+            f"| {optimizer_label(row['optimizer'])} | {_setting_text(row)} | {points} | "
             f"{'equal' if row['budget_equal'] else 'unequal'} | {row['excluded']} | "
             f"{row['winner']}{mark} | {edge} | {_number(row['best_score'])} | "
-            f"{row['near_best_share']:.0%} |"
+            f"{_number(row['seed_spread'])} | {row['near_best_share']:.0%} |"
         )
     if standalone:
         lines += [
@@ -244,13 +263,17 @@ def tuning_markdown(table: pd.DataFrame, *, standalone: bool = True) -> list[str
             "",
             f"## {optimizer_label(first['optimizer'])}: {_setting_text(first)} (`{group}`)",
             "",
-            "| point | status | validation loss | |",
-            "|:---|:---|---:|:---|",
+            "| point | status | validation loss | per seed | |",
+            "|:---|:---|---:|:---|:---|",
         ]
         for _, row in trials.iterrows():
             mark = "winner" if row["winner"] else ""
-            point = f"{row['point']} {EDGE_MARK}" if row["on_edge"] else row["point"]
-            lines.append(f"| {point} | {row['status']} | {_number(row['score'])} | {mark} |")
+            point = f"{row['point']} {ADDED_MARK}" if row["extended"] else row["point"]
+            point = f"{point} {EDGE_MARK}" if row["on_edge"] else point
+            lines.append(
+                f"| {point} | {row['status']} | {_number(row['score'])} | "
+                f"{row['seed_scores']} | {mark} |"
+            )
     return lines
 
 

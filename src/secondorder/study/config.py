@@ -16,7 +16,6 @@ from secondorder.errors import ConfigError
 from secondorder.spec import DATASETS, DEFAULT_DATA_ROOT, GRID_AXES, RUN_DEFAULTS
 from secondorder.study.artifacts import KINDS
 from secondorder.study.checks import (
-    MAX_SEED,
     as_mapping,
     check_choice,
     check_device,
@@ -24,22 +23,18 @@ from secondorder.study.checks import (
     check_keys,
     check_list,
     check_name,
+    check_presets_defined,
     check_seeds,
     type_name,
 )
 from secondorder.study.configfile import read_config_file
 from secondorder.study.expand import (
-    artifact_specs,
     layered_run_settings,
     preset_hparams,
     run_settings,
 )
-from secondorder.study.run_checks import (
-    check_run,
-    check_sizes,
-    check_space,
-    check_validation_split,
-)
+from secondorder.study.run_checks import check_run, check_sizes, check_space
+from secondorder.study.search_checks import check_search
 
 ARTIFACT_KINDS = tuple(KINDS)  # the registry of secondorder.study.artifacts
 
@@ -158,38 +153,8 @@ def _check_config(raw: Any) -> dict[str, Any]:
     config["optimizers"] = _check_optimizers(raw.get("optimizers"))
     config["artifacts"] = _check_artifacts(raw.get("artifacts"), config)
     config["tuning"] = _check_tuning(raw.get("tuning", []), config)
-    config["search"] = _check_search(raw.get("search"), config)
+    config["search"] = check_search(raw.get("search"), config)
     return config
-
-
-def _check_search(value: Any, config: Mapping[str, Any]) -> dict[str, Any]:
-    """The tuning stage's settings (see secondorder.study.tuning), checked against every run that
-    searches: the validation split must fit it (:func:`check_validation_split`)."""
-    from secondorder.study.tuning import FINAL_TRAINING, SEARCH_DEFAULTS
-
-    raw = as_mapping(value, "search")
-    check_keys(raw, tuple(SEARCH_DEFAULTS), "search")
-    search = {**SEARCH_DEFAULTS, **raw}
-    check_int(search["epochs"], "search.epochs")
-    validation = search["validation"]
-    if isinstance(validation, float):
-        if not 0 < validation < 1:
-            raise ConfigError(
-                f"search.validation: expected a fraction in (0, 1) or a number of images, got "
-                f"{validation!r}"
-            )
-    else:
-        check_int(validation, "search.validation")
-    check_choice(search["final_training"], FINAL_TRAINING, "search.final_training")
-    seeds = check_list(search["seeds"], "search.seeds")
-    for i, seed in enumerate(seeds):
-        check_int(seed, f"search.seeds[{i}]", minimum=0, maximum=MAX_SEED)
-    checked = {**config, "search": search}
-    for name in config["artifacts"]:
-        for spec in artifact_specs(checked, name):
-            if spec.search is not None:
-                check_validation_split(spec, validation, f"artifacts.{name}")
-    return search
 
 
 def _check_model_defaults(value: Any) -> dict[str, dict[str, Any]]:
@@ -329,6 +294,7 @@ def _check_artifacts(value: Any, config: dict[str, Any]) -> dict[str, dict[str, 
         if not isinstance(out["beyond_paper"], bool):
             raise ConfigError(f"{where}.beyond_paper: expected true or false")
         out["panels"] = _check_panels(entry.get("panels"), out["lines"], where)
+        check_presets_defined(entry.get("optimizers"), config["optimizers"], f"{where}.optimizers")
         for key, allowed in (
             ("datasets", DATASETS),
             ("models", MODELS),

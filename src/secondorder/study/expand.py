@@ -131,7 +131,9 @@ def _model_specs(
 
 
 def _search_fields(search: Mapping[str, Any], space: Mapping[str, list[Any]]) -> dict[str, Any]:
-    """The RunSpec fields of a final run whose preset searches ``space`` (none if empty)."""
+    """The RunSpec fields of a final run whose preset searches ``space`` (none if empty): its
+    search holds what selects its values (``extend_edges`` too: an extension may change the
+    winner), not ``equal_budget``, a check of the config."""
     if not space:
         return {}
     holdout = search["validation"] if search["final_training"] == "rest" else None
@@ -142,6 +144,8 @@ def _search_fields(search: Mapping[str, Any], space: Mapping[str, list[Any]]) ->
             "epochs": search["epochs"],
             "validation": search["validation"],
             "seeds": list(search["seeds"]),
+            # only when on, so that the ids of studies without it stay as they were
+            **({"extend_edges": True} if search["extend_edges"] else {}),
         },
     }
 
@@ -165,8 +169,8 @@ def preset_hparams(
     pinned, space = split_space(entry, f"optimizers.{preset}")
     first = {key: values[0] for key, values in space.items()}
     hparams = resolve_hparams(method, {**pinned, **first})
-    space = {
-        key: [resolve_hparams(method, {**pinned, key: value})[key] for value in values]
+    space = {  # each value resolved beside the other keys' first values (they may depend)
+        key: [resolve_hparams(method, {**pinned, **first, key: value})[key] for value in values]
         for key, values in space.items()
     }
     return method, {k: v for k, v in hparams.items() if k not in space}, space

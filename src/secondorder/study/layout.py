@@ -51,6 +51,11 @@ def selection(group: str) -> str:
     return f"{RESULTS}/tuning/{group}.json"
 
 
+def grid_selection(group: str) -> str:
+    """A group's selection on its grid alone (``search.extend_edges``): the points to add."""
+    return f"{RESULTS}/tuning/grid/{group}.json"
+
+
 def aggregated(artifact: str) -> str:
     """All metrics rows of an artifact's runs, in one CSV."""
     return f"{RESULTS}/aggregated/{artifact}.csv"

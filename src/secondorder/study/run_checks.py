@@ -68,7 +68,9 @@ def check_spec(values: Any) -> RunSpec:
     space: dict[str, list[Any]] = {}
     if search is not None:
         search = as_mapping(search, "search")
-        check_keys(search, ("space", "epochs", "validation", "seeds"), "search")
+        check_keys(search, ("space", "epochs", "validation", "seeds", "extend_edges"), "search")
+        if search.get("extend_edges", True) is not True:
+            raise ConfigError("search.extend_edges: true when present (absent: off)")
         space = as_mapping(search.get("space"), "search.space")
         if not space or not all(isinstance(v, list) and len(v) > 1 for v in space.values()):
             raise ConfigError("search.space: expected hyperparameter -> list of 2+ values")

@@ -13,6 +13,9 @@ study's ``search`` block says how:
   group's selection file (:func:`secondorder.study.layout.selection`), with the grid's size and
   where the winner sits in it (:data:`EDGE_RULE`); a tuning run that fails is recorded as
   failed (:func:`record_failure`), so its point is excluded and its group goes on;
+- with ``extend_edges``, a first pass on the grid alone (the DAG's checkpoint) says which
+  points beyond an edge winner to tune (:data:`EXTENSION_RULE`), and the selection is redone
+  with them; the runs any extension may add are known before tuning (:func:`extension_runs`);
 - the final runs of the setting (every seed) read that file and train with the winner
   (:func:`secondorder.training.selection.resolve_selection`), on the whole training set
   (``final_training: all``) or on the rest without the validation split (``rest``).
@@ -20,7 +23,8 @@ study's ``search`` block says how:
 A final run's id hashes its spec without the searched values but with the search (space,
 budget, split, tuning seeds), so it is known before tuning and changes exactly when what
 selects its values changes. Every point gets the same budget; :func:`budget_check` says, per
-setting, how many points each method's grid has (:data:`BUDGET_RULE`).
+setting, how many points each method's grid has, and ``equal_budget`` makes unequal grids a
+config error (:data:`BUDGET_RULE`).
 
 Torch-free (the optimizer registry is imported where a run's hyperparameters are resolved): the
 analysis reads the rules and the budget check.
@@ -39,6 +43,16 @@ from secondorder import atomic
 from secondorder.errors import ConfigError
 from secondorder.spec import GRID_AXES, RunSpec, setting_name
 from secondorder.study import layout
+from secondorder.study.grids import (
+    EDGE_RULE,
+    EDGES,
+    EXTENSION_RULE,
+    candidate_points,
+    extension_points,
+    tried_space,
+    winner_positions,
+)
+from secondorder.study.grids import TWO_VALUES as TWO_VALUES  # the report asks here
 from secondorder.study.space import grid
 from secondorder.training import record
 
@@ -53,29 +67,19 @@ SEARCH_DEFAULTS: dict[str, Any] = {
     "validation": 0.1,  # held-out split of the training set: a fraction or a count
     "final_training": "all",  # final runs train on: all | rest (without the validation split)
     "seeds": [0],  # each point is tuned once per seed; final runs use every study seed
+    "equal_budget": False,  # true: presets tuned in one setting must have grids of one size
+    "extend_edges": False,  # true: a winner on an edge adds a point beyond it (EXTENSION_RULE)
 }
 FINAL_TRAINING = ("all", "rest")
 
-# Where a winner's value sits in its grid (the selection file's ``positions``).
-LOWEST, HIGHEST, INSIDE, TWO_VALUES, UNORDERED = (
-    "lowest",
-    "highest",
-    "inside",
-    "two values",
-    "not numeric",
-)
-EDGES = (LOWEST, HIGHEST)
-EDGE_RULE = (
-    "a winner is on the edge of its grid when its value of a searched hyperparameter is the "
-    "smallest or the largest of a numeric grid of 3 or more values: the best value may lie "
-    "beyond the grid; a 2-value grid has no inside, so its winner is not flagged (either answer "
-    "would say nothing) but marked 'two values'; non-numeric values have no order"
-)
 BUDGET_RULE = (
     "every grid point of every method gets the same budget (the search block's epochs, once "
-    "per tuning seed, on the same split); a method's budget is its number of grid points, "
-    "compared between the methods tuned in one setting (dataset, model, activation, variant, "
-    "batch size)"
+    "per tuning seed, on the same split), and every method tuned in one setting (dataset, "
+    "model, activation, variant, batch size) gets the same number of grid points "
+    "(search.equal_budget makes a config with unequal grids an error); points, not compute, "
+    "are equal: a point of SHG costs about a hundred of SGD, and an equal-cost rule would give "
+    "SGD a hundredfold finer search; an edge winner's extra point (search.extend_edges) is "
+    "added by one rule for every method"
 )
 
 
@@ -87,27 +91,71 @@ def trial_specs(spec: RunSpec) -> list[tuple[dict[str, Any], list[RunSpec]]]:
     """
     if spec.search is None:
         return []
+    return [(point, _point_runs(spec, point)) for point in grid(spec.search["space"])]
+
+
+def _point_runs(spec: RunSpec, point: Mapping[str, Any]) -> list[RunSpec]:
+    """One tuning run of ``point`` per tuning seed of ``spec``'s search (see trial_specs)."""
     from secondorder.optim import resolve_hparams  # torch: only where runs are made
 
-    search = spec.search
-    trials = []
-    for point in grid(search["space"]):
-        hparams = resolve_hparams(spec.method, {**spec.hparams, **point})
-        runs = [
-            replace(
-                spec,
-                hparams=hparams,
-                epochs=search["epochs"],
-                seed=seed,
-                holdout=search["validation"],
-                evaluate_on="validation",
-                search=None,
-                eval_every=None,
-            )
-            for seed in search["seeds"]
-        ]
-        trials.append((point, runs))
-    return trials
+    assert spec.search is not None
+    hparams = resolve_hparams(spec.method, {**spec.hparams, **point})
+    return [
+        replace(
+            spec,
+            hparams=hparams,
+            epochs=spec.search["epochs"],
+            seed=seed,
+            holdout=spec.search["validation"],
+            evaluate_on="validation",
+            search=None,
+            eval_every=None,
+        )
+        for seed in spec.search["seeds"]
+    ]
+
+
+def extends(spec: RunSpec) -> bool:
+    """Whether a final run's search adds a point beyond an edge winner (``extend_edges``)."""
+    return spec.search is not None and bool(spec.search.get("extend_edges"))
+
+
+def extension_specs(
+    spec: RunSpec, points: Iterable[Mapping[str, Any]]
+) -> list[tuple[dict[str, Any], list[RunSpec]]]:
+    """(point, its tuning runs) of the ``points`` beyond an edge that the method accepts
+    (:data:`EXTENSION_RULE`: a value it refuses is not tried)."""
+    specs = []
+    for point in points:
+        try:
+            specs.append((dict(point), _point_runs(spec, point)))
+        except ConfigError:
+            continue
+    return specs
+
+
+def extension_runs(searches: Mapping[str, RunSpec]) -> dict[str, RunSpec]:
+    """Every tuning run that an edge extension may add to the ``searches`` (group -> final
+    spec) that extend edges, by run id: built before tuning, trained only when a grid's winner
+    asks for it, so neither the study's run table nor its plan holds them."""
+    runs = {}
+    for spec in searches.values():
+        if extends(spec):
+            points = candidate_points(spec.search["space"])  # type: ignore[index]
+            for _, trials in extension_specs(spec, points):
+                runs.update((run.run_id, run) for run in trials)
+    return dict(sorted(runs.items()))
+
+
+def selection_summaries(spec: RunSpec, grid_selection: str | Path | None) -> list[str]:
+    """The summaries of the tuning runs that rule select reads: the grid's, then those of the
+    points that the grid's own selection file (``grid_selection``, with ``extend_edges``)
+    adds."""
+    runs = trial_runs(spec)
+    if grid_selection is not None:
+        added = json.loads(Path(grid_selection).read_text())["extensions"]
+        runs += [run for _, trials in extension_specs(spec, added) for run in trials]
+    return [layout.run_file(run.run_id, layout.SUMMARY) for run in runs]
 
 
 def trial_runs(spec: RunSpec) -> list[RunSpec]:
@@ -156,32 +204,10 @@ def report_section(study: Mapping[str, Any], searches: Mapping[str, RunSpec]) ->
         "figures": [path for path in figures if path.endswith(".png")],
         "search": study["search"],
         "rule": SELECTION_RULE,
-        "edge_rule": EDGE_RULE,
+        "edge_rule": EDGE_RULE + (f"; {EXTENSION_RULE}" if study["search"]["extend_edges"] else ""),
         "budget_rule": BUDGET_RULE,
         "budgets": budget_check(searches),
     }
-
-
-def grid_position(values: Sequence[Any], value: Any) -> str:
-    """Where ``value`` sits among a searched hyperparameter's ``values`` (:data:`EDGE_RULE`)."""
-    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
-        return UNORDERED
-    if len(values) == 2:
-        return TWO_VALUES
-    if value == min(values):
-        return LOWEST
-    if value == max(values):
-        return HIGHEST
-    return INSIDE
-
-
-def winner_positions(
-    space: Mapping[str, Sequence[Any]], winner: Mapping[str, Any] | None
-) -> dict[str, str]:
-    """Searched key -> where the winner's value sits in its grid (empty without a winner)."""
-    if winner is None:
-        return {}
-    return {key: grid_position(values, winner[key]) for key, values in space.items()}
 
 
 def grid_budgets(groups: Iterable[tuple[Mapping[str, Any], str, int]]) -> list[dict[str, Any]]:
@@ -235,45 +261,68 @@ def setting_label(setting: Mapping[str, Any]) -> str:
     return f"{name} bs{setting['batch_size']}"
 
 
-def select(spec: RunSpec, summaries: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+def _trial(
+    spec: RunSpec,
+    point: Mapping[str, Any],
+    runs: Sequence[RunSpec],
+    summaries: Mapping[str, Mapping[str, Any]],
+) -> dict[str, Any]:
+    """One point of a selection: its runs, their statuses and scores, its score (mean over the
+    seeds; None when a seed is excluded, :data:`SELECTION_RULE`)."""
+    scores, statuses = [], []
+    for run in runs:
+        summary = summaries.get(run.run_id)
+        if summary is None:
+            raise ConfigError(f"selection {spec.tuning_group}: no summary of {run.run_id}")
+        if summary.get("spec") != run.to_dict():
+            raise ConfigError(
+                f"selection {spec.tuning_group}: the summary of {run.run_id} is of another spec"
+            )
+        status = summary.get("status", "unknown")
+        loss = (summary.get("final") or {}).get("validation_loss")
+        finite = isinstance(loss, int | float) and math.isfinite(loss)
+        statuses.append(status if status != record.Status.FINISHED or finite else "non-finite")
+        scores.append(float(loss) if finite else None)
+    excluded = any(status != record.Status.FINISHED for status in statuses)
+    return {
+        "values": dict(point),
+        "run_ids": [run.run_id for run in runs],
+        "statuses": statuses,
+        "seed_scores": scores,
+        "score": None if excluded else sum(scores) / len(scores),
+    }
+
+
+def _best(trials: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    ranked = [trial for trial in trials if trial["score"] is not None]
+    return min(ranked, key=lambda trial: trial["score"]) if ranked else None  # first on ties
+
+
+def select(
+    spec: RunSpec, summaries: Mapping[str, Mapping[str, Any]], *, grid_only: bool = False
+) -> dict[str, Any]:
     """The selection of a final run's search from its tuning runs' summaries (by run id).
 
-    Applies :data:`SELECTION_RULE`; returns what the selection file holds: the space, the
-    budget, the grid's size (``points``), every point with its runs, status and score, the
-    status (``selected`` or ``all_excluded``), the winner (None when nothing is selected), where
-    it sits in the grid per searched key (``positions``) and the keys on an edge
-    (``on_edge``, :data:`EDGE_RULE`).
+    Applies :data:`SELECTION_RULE` to the grid; with ``extend_edges`` (and not ``grid_only``,
+    the first pass that says what to add) also to the points beyond the grid's edge winner,
+    marked ``extended`` (:data:`EXTENSION_RULE`). Returns what the selection file holds: the
+    space, the budget, the grid's size (``points``), the added points (``extensions``), every
+    point with its runs, statuses, per-seed scores and score, the status (``selected`` or
+    ``all_excluded``), the winner (None when nothing is selected), where it sits among the
+    values tried per searched key (``positions``) and the keys on an edge (``on_edge``,
+    :data:`EDGE_RULE`).
     """
     assert spec.search is not None
-    trials = []
-    for point, runs in trial_specs(spec):
-        scores, statuses = [], []
-        for run in runs:
-            summary = summaries.get(run.run_id)
-            if summary is None:
-                raise ConfigError(f"selection {spec.tuning_group}: no summary of {run.run_id}")
-            if summary.get("spec") != run.to_dict():
-                raise ConfigError(
-                    f"selection {spec.tuning_group}: the summary of {run.run_id} is of another spec"
-                )
-            status = summary.get("status", "unknown")
-            loss = (summary.get("final") or {}).get("validation_loss")
-            finite = isinstance(loss, int | float) and math.isfinite(loss)
-            statuses.append(status if status != record.Status.FINISHED or finite else "non-finite")
-            scores.append(float(loss) if finite else None)
-        excluded = any(status != record.Status.FINISHED for status in statuses)
-        trials.append(
-            {
-                "values": point,
-                "run_ids": [run.run_id for run in runs],
-                "statuses": statuses,
-                "seed_scores": scores,
-                "score": None if excluded else sum(scores) / len(scores),
-            }
-        )
-    ranked = [trial for trial in trials if trial["score"] is not None]
-    winner = min(ranked, key=lambda trial: trial["score"]) if ranked else None  # first on ties
-    positions = winner_positions(spec.search["space"], None if winner is None else winner["values"])
+    trials = [_trial(spec, point, runs, summaries) for point, runs in trial_specs(spec)]
+    grid_winner = _best(trials)
+    added = []
+    if extends(spec) and grid_winner is not None:
+        added = extension_specs(spec, extension_points(spec.search["space"], grid_winner["values"]))
+    if not grid_only:
+        trials += [{**_trial(spec, p, runs, summaries), "extended": True} for p, runs in added]
+    winner = _best(trials)
+    tried = tried_space(spec.search["space"], [trial["values"] for trial in trials])
+    positions = winner_positions(tried, None if winner is None else winner["values"])
     return {
         "group": spec.tuning_group,
         "setting": {
@@ -288,7 +337,8 @@ def select(spec: RunSpec, summaries: Mapping[str, Mapping[str, Any]]) -> dict[st
         "pinned": spec.hparams,
         "search": spec.search,
         "rule": SELECTION_RULE,
-        "points": len(trials),
+        "points": len(grid(spec.search["space"])),
+        "extensions": [point for point, _ in added],
         "trials": trials,
         "status": "selected" if winner is not None else "all_excluded",
         "winner": None if winner is None else winner["values"],
