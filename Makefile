@@ -13,7 +13,7 @@ endif
 endif
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: study test test-fast lint lock bench dry-run clean-results clean-runs
+.PHONY: study test test-fast lint lock bench gpu-check dry-run clean-results clean-runs
 
 # The exact versions of requirements.lock, then the project itself (editable, no resolution).
 $(VENV)/.installed: pyproject.toml requirements.lock
@@ -60,6 +60,14 @@ dry-run: $(VENV)/.installed
 bench: $(VENV)/.installed  ## timings of gradients, curvature products and steps -> JSON
 	$(BIN)/snakemake --configfile $(CONFIG) --cores 1 data/prepared/mnist.pt
 	$(BIN)/secondorder bench --out benchmarks/results/bench-$$(hostname).json
+
+# The GPU path tried once (README, "GPU check"): at most 8 minutes on a GPU; DEVICE=cpu is the
+# small CPU rehearsal (same steps and JSON, fewer networks and steps, nothing shipped written).
+DEVICE ?= cuda
+GPU_CHECK_OUT ?= benchmarks/results
+gpu-check: $(VENV)/.installed  ## every GPU-path check on DEVICE -> $(GPU_CHECK_OUT)/gpu-check-*
+	$(BIN)/secondorder gpu-check --device $(DEVICE) --out $(GPU_CHECK_OUT) \
+		$(if $(filter cpu,$(DEVICE)),--small)
 
 DERIVED := results/aggregated results/figures results/tables results/report.md \
 	results/metrics.json results/logs

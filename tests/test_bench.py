@@ -22,5 +22,9 @@ def test_quick_benchmark_writes_ratios_and_the_sgd_epoch(mnist_bundle, tmp_path)
     assert all(r["ms_median"] > 0 and r["repeats"] >= 3 for r in report["results"])
     ratios = report["ratios"]["lenet@16"]
     assert ratios["hvp_forward_over_reverse/gradient"] > 0
-    assert report["sgd_epoch"]["epoch_train_time_s"] > 0
+    epoch = report["sgd_epoch"]
+    assert epoch["epoch_train_time_s"] > 0 and epoch["hand_loop_epoch_s"] > 0
+    assert (
+        epoch["runner_over_hand_loop"] == epoch["epoch_train_time_s"] / epoch["hand_loop_epoch_s"]
+    )
     assert report["environment"]["device"] == "cpu"

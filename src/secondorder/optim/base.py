@@ -1,5 +1,9 @@
 """Shared base of the optimizers: the step contract, one parameter group, flat-vector views,
-and the step machinery of the line-search methods (SHG, SQN, L-SR1)."""
+and the step machinery of the line-search methods (SHG, SQN, L-SR1).
+
+Host synchronisations: a step keeps its tensors on the device and brings a number to the host
+only where the algorithm decides on it. Each method names those places in ``host_syncs``
+(call site -> reason; tests/test_sync.py counts them per step and fails on any other)."""
 
 from __future__ import annotations
 
@@ -13,6 +17,22 @@ from torch import Tensor
 from secondorder.cost import CostCounters, StepWork
 from secondorder.curvature import Batch, Objective
 from secondorder.optim.linesearch import EXPECTED_TRIALS, LineSearchResult, armijo
+
+SyncSites = Mapping[str, str]
+"""Call sites (``module:qualified function``) of a step's host synchronisations -> why."""
+LINE_SEARCH_SYNCS: SyncSites = MappingProxyType(
+    {
+        "secondorder.optim.linesearch:armijo": "the Armijo acceptance test, one decision per "
+        "trial; and g^T p when it comes as a tensor (SQN), for the descent test before any trial"
+    }
+)
+DESCENT_SYNCS: SyncSites = MappingProxyType(
+    {
+        "secondorder.optim.base:FlatOptimizer._descent_or_steepest": "the descent test "
+        "g^T p < 0 that keeps the method's direction or falls back to -g (and the fallback's "
+        "slope -g^T g); the line search needs the slope as a number"
+    }
+)
 
 
 def check_lr(lr: float) -> None:
@@ -56,9 +76,13 @@ class StepContract:
       (:data:`secondorder.optim.hparams.DATA_HPARAMS`): the runner reads them to choose each
       step's data; they are not constructor arguments.
     - :meth:`work_per_step`: the expected work of one step, for the cost plan.
+    - :attr:`host_syncs`: every place where a step waits for the device to hand a number to
+      the host (``.item()``, ``float(t)``, ``bool(t)``, ``.tolist()``, ``.cpu()``), with why
+      the algorithm needs it there (none: the step is queued on the device without waiting).
     """
 
     data_defaults: ClassVar[Mapping[str, Any]] = MappingProxyType({})
+    host_syncs: ClassVar[SyncSites] = MappingProxyType({})
 
     def needs_curvature_batch(self) -> bool:
         """Whether the next step may use ``curvature_batch``: a runner draws a separate

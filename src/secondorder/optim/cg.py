@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Literal
 
 import torch
@@ -19,6 +20,13 @@ from torch import Tensor
 
 MARTENS_EPS = 5e-4  # Martens (2010), Sec. 4.4: epsilon of the relative-progress rule
 CGStop = Literal["negative_curvature", "max_iter", "converged"]
+CG_SYNCS = MappingProxyType(
+    {
+        "secondorder.optim.cg:conjugate_gradient": "CG's stopping tests: b^T b (or the warm "
+        "start's phi, b^T b and r^T r in one transfer) before the loop, then d^T A d, phi and "
+        "r^T r in one transfer per iteration (negative curvature, Martens' rule, the residual)"
+    }
+)
 
 
 @dataclass

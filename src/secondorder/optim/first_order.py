@@ -76,6 +76,13 @@ class Adam(torch.optim.Adam, StepContract):
     Subclassing keeps torch's per-parameter state, so ``state_dict()`` round-trips as torch's.
     """
 
+    host_syncs = MappingProxyType(
+        {
+            "torch.optim.optimizer:_get_value": "torch reads each parameter's step count, which "
+            "it keeps on the host (a host tensor: no wait for the device)"
+        }
+    )
+
     def __init__(
         self,
         params: Iterable[Tensor],
@@ -122,6 +129,14 @@ class LBFGS(torch.optim.LBFGS, StepContract):
     evaluations are line-search trials (counted as ``line_search_trials``) and leave them
     unchanged. The Objective counts all forwards and gradients.
     """
+
+    host_syncs = MappingProxyType(
+        {
+            "torch.optim.lbfgs:*": "torch's L-BFGS (an extra baseline) decides on the host: the "
+            "loss as a float, its convergence tests, the curvature test y^T s, and every "
+            "decision of its strong-Wolfe line search"
+        }
+    )
 
     def __init__(
         self,

@@ -48,7 +48,8 @@ def armijo(
     - No trial accepted within ``max_trials`` (non-finite trial losses count as rejections):
       ``accepted=False``, ``step=0.0``, and ``line_search_failures`` is incremented.
 
-    Costs one host synchronisation for g^T p and one per trial (the accept/reject decision).
+    Host synchronisations: one for g^T p when it is a tensor (a float costs none), and one per
+    trial (the accept/reject decision).
     """
     if not 0.0 < c < 1.0:
         raise ValueError(f"Armijo constant c must be in (0, 1), got {c}")

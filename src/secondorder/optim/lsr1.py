@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 import torch
@@ -31,7 +32,13 @@ from torch import Tensor
 
 from secondorder.cost import StepWork
 from secondorder.curvature import Batch, Objective
-from secondorder.optim.base import FlatOptimizer, expected_trials, line_search_hparams
+from secondorder.optim.base import (
+    DESCENT_SYNCS,
+    LINE_SEARCH_SYNCS,
+    FlatOptimizer,
+    expected_trials,
+    line_search_hparams,
+)
 
 GAMMA_FACTOR = 0.5  # H0 = GAMMA_FACTOR * (s^T y / y^T y) I, see LSR1
 RCOND_FACTOR = 10.0  # a k x k system is singular if |eig|_min <= RCOND_FACTOR * eps * |eig|_max
@@ -121,7 +128,7 @@ def sr1_pair_accepted(
     if bs is None:
         return False
     r = y - bs
-    lhs, rhs = float(s.dot(r).abs()), float(threshold * s.norm() * r.norm())
+    lhs, rhs = torch.stack([s.dot(r).abs(), threshold * s.norm() * r.norm()]).tolist()
     return math.isfinite(lhs) and math.isfinite(rhs) and lhs >= rhs and lhs > 0.0
 
 
@@ -154,6 +161,20 @@ class LSR1(FlatOptimizer):
     memory: the same pairs would likely give an unusable direction again, and without a step no
     new pair could replace them.
     """
+
+    host_syncs = MappingProxyType(
+        {
+            **DESCENT_SYNCS,
+            **LINE_SEARCH_SYNCS,
+            "secondorder.optim.lsr1:_solve_symmetric": "the k x k compact system of H g (and of "
+            "B s for the skip rule) goes to the host in one transfer, to be solved in float64; "
+            "its finiteness and singularity tests then read that host copy (no further wait)",
+            "secondorder.optim.lsr1:LSR1._add_pair": "s^T y and y^T y in one transfer: the "
+            "new pair's gamma, a host number the compact representation is scaled by",
+            "secondorder.optim.lsr1:sr1_pair_accepted": "the SR1 skip rule |s^T r| >= "
+            "threshold |s| |r| (both sides in one transfer)",
+        }
+    )
 
     def __init__(
         self,

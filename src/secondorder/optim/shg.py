@@ -18,8 +18,14 @@ from torch import Tensor
 
 from secondorder.cost import StepWork
 from secondorder.curvature import CURVATURES, Batch, Objective
-from secondorder.optim.base import FlatOptimizer, expected_trials, line_search_hparams
-from secondorder.optim.cg import MARTENS_EPS, conjugate_gradient
+from secondorder.optim.base import (
+    DESCENT_SYNCS,
+    LINE_SEARCH_SYNCS,
+    FlatOptimizer,
+    expected_trials,
+    line_search_hparams,
+)
+from secondorder.optim.cg import CG_SYNCS, MARTENS_EPS, conjugate_gradient
 
 DAMPING_BOOST = 1.5  # Levenberg-Marquardt rule (Martens 2010): damping *= 3/2 if rho < 1/4
 DAMPING_DROP = 2.0 / 3.0  # ... and *= 2/3 if rho > 3/4
@@ -61,6 +67,15 @@ class SHG(FlatOptimizer):
     """
 
     data_defaults = MappingProxyType({"gradient_fraction": 0.2})
+    host_syncs = MappingProxyType(
+        {
+            **CG_SYNCS,
+            **DESCENT_SYNCS,
+            **LINE_SEARCH_SYNCS,
+            "secondorder.optim.shg:SHG._adapted_damping": "adapt_damping only: the reduction "
+            "ratio rho, whose thresholds set the next damping",
+        }
+    )
 
     def __init__(
         self,

@@ -21,7 +21,12 @@ from torch import Tensor
 
 from secondorder.cost import StepWork
 from secondorder.curvature import CURVATURES, Batch, Objective
-from secondorder.optim.base import FlatOptimizer, expected_trials, line_search_hparams
+from secondorder.optim.base import (
+    LINE_SEARCH_SYNCS,
+    FlatOptimizer,
+    expected_trials,
+    line_search_hparams,
+)
 
 STEP_SCHEDULES = ("constant", "inverse")
 
@@ -80,6 +85,13 @@ class SQN(FlatOptimizer):
     """
 
     data_defaults = MappingProxyType({"curvature_batch_size": 1000})
+    host_syncs = MappingProxyType(
+        {
+            **LINE_SEARCH_SYNCS,  # none with step_schedule "inverse" (or a fixed step)
+            "secondorder.optim.sqn:SQN._add_pair": "the curvature test s^T y > min_curvature "
+            "s^T s that keeps or skips a pair (every update_interval steps)",
+        }
+    )
 
     def __init__(
         self,
@@ -158,7 +170,7 @@ class SQN(FlatOptimizer):
         direction = -two_loop_direction(g, s_list, y_list) if s_list else -g
         if hp["step_schedule"] == "inverse":  # Byrd et al.'s alpha_k = beta / k
             objective.set_flat_params(w + (hp["lr"] / iteration) * direction)
-        else:  # H is positive definite: no descent check (g^T p stays a tensor, no host sync)
+        else:  # H is positive definite: no descent check (g^T p goes to armijo as a tensor)
             self._line_search_move(objective, batch, w, loss0, g.dot(direction), direction)
 
         # Average of the iterates x_k at which the gradients were taken (Byrd et al., Alg. 1).
