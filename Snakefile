@@ -67,6 +67,7 @@ localrules:
     aggregate,
     report,
     select,
+    select_grid,
     tuning_report,
 
 

@@ -35,17 +35,21 @@ def fake_gpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     return visible
 
 
-def _lock_path(tmp_path: Path, uuid: str) -> Path:
-    return tmp_path / devices.LOCK_DIR_NAME / f"{uuid}.lock"
+def _lock_path(tmp_path: Path, uuid: str, slot: int = 0) -> Path:
+    return tmp_path / devices.LOCK_DIR_NAME / f"{uuid}.slot{slot}.lock"
 
 
 @pytest.fixture
 def holder(tmp_path: Path):
-    """Start another process that holds the locks of the given GPUs until it is killed."""
+    """Start another process that holds every slot of the given GPUs until it is killed."""
     processes = []
 
     def hold(*uuids: str) -> subprocess.Popen:
-        paths = [str(_lock_path(tmp_path, uuid)) for uuid in uuids]
+        paths = [
+            str(_lock_path(tmp_path, uuid, slot))
+            for uuid in uuids
+            for slot in range(devices.SLOTS_PER_GPU)
+        ]
         (tmp_path / devices.LOCK_DIR_NAME).mkdir(exist_ok=True)
         process = subprocess.Popen(
             [sys.executable, "-c", "import fcntl, os, sys, time\n"
@@ -142,8 +146,8 @@ def test_waiting_says_once_what_it_waits_for(fake_gpus, holder, tmp_path, monkey
         assert device == torch.device("cuda:0") and len(sleeps) == 3
     waiting = [r.getMessage() for r in caplog.records if r.getMessage().startswith("waiting")]
     assert len(waiting) == 1
-    assert waiting[0].startswith("waiting for a free GPU: all 2 locked (lock files ")
-    assert str(_lock_path(tmp_path, UUIDS[1])) in waiting[0]
+    assert waiting[0].startswith("waiting for 4 free slot(s) of one GPU: all 2 GPU(s) have ")
+    assert str(_lock_path(tmp_path, UUIDS[1], 3)) in waiting[0]
 
 
 def test_lock_files_are_shared_between_users(fake_gpus, tmp_path):
@@ -194,3 +198,91 @@ def test_physical_id_falls_back_to_the_pci_address(monkeypatch):
         lambda i: SimpleNamespace(uuid="", pci_domain_id=0, pci_bus_id=0x41, pci_device_id=0),
     )
     assert devices.physical_id(0) == "pci-0000-41-00"
+
+
+# A run in its own process, on fake GPUs: takes SLOTS slots, says which GPU, holds them until
+# its stdin closes.
+LEASE_SCRIPT = """
+import os, sys
+from types import SimpleNamespace
+import torch
+from secondorder.training import devices
+visible = os.environ["FAKE_GPUS"].split(",")
+torch.cuda.is_available = lambda: True
+torch.cuda.device_count = lambda: len(visible)
+torch.cuda.get_device_properties = lambda i: SimpleNamespace(uuid=visible[i])
+devices.POLL_INTERVAL_S = 0.05
+with devices.device_lease("auto", int(sys.argv[1])) as device:
+    print(device, flush=True)
+    sys.stdin.read()
+"""
+
+
+@pytest.fixture
+def run_in_process(tmp_path: Path):
+    """Start a process that leases ``slots`` of the fake GPUs ``gpus`` (see LEASE_SCRIPT)."""
+    processes = []
+
+    def start(slots: int, gpus: list[str]) -> subprocess.Popen:
+        env = {**os.environ, "FAKE_GPUS": ",".join(gpus), "TMPDIR": str(tmp_path)}
+        process = subprocess.Popen(
+            [sys.executable, "-c", LEASE_SCRIPT, str(slots)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
+        )  # fmt: skip
+        processes.append(process)
+        return process
+
+    yield start
+    for process in processes:
+        process.kill()
+        process.wait()
+
+
+def _device_of(process: subprocess.Popen) -> str:
+    return process.stdout.readline().strip()
+
+
+def _end(process: subprocess.Popen) -> None:
+    process.stdin.close()
+    assert process.wait(timeout=60) == 0
+
+
+@pytest.mark.slow
+def test_small_runs_share_a_gpu_and_a_large_one_waits_for_all_its_slots(run_in_process):
+    """Concurrent processes: four 1-slot runs hold one GPU together; a fifth, and a run of
+    every slot, wait; the large one starts when the last small one ends."""
+    one_gpu = UUIDS[:1]
+    small = [run_in_process(1, one_gpu) for _ in range(devices.SLOTS_PER_GPU)]
+    assert [_device_of(p) for p in small] == ["cuda:0"] * devices.SLOTS_PER_GPU
+    fifth, large = run_in_process(1, one_gpu), run_in_process(devices.SLOTS_PER_GPU, one_gpu)
+    with pytest.raises(subprocess.TimeoutExpired):
+        large.wait(timeout=1.0)  # still waiting (it prints nothing and does not end)
+    _end(small[0])
+    assert _device_of(fifth) == "cuda:0"  # the freed slot: exactly one waiter gets it
+    for process in [*small[1:], fifth]:
+        _end(process)
+    assert _device_of(large) == "cuda:0"
+    _end(large)
+
+
+@pytest.mark.slow
+def test_runs_spread_over_gpus_by_free_slots(run_in_process):
+    """A 1-slot run goes to the GPU with the most free slots; two 2-slot runs share one."""
+    two = UUIDS[:2]
+    first, second = run_in_process(1, two), None
+    assert _device_of(first) == "cuda:0"
+    second = run_in_process(1, two)
+    assert _device_of(second) == "cuda:1"
+    half = run_in_process(devices.SLOTS_PER_GPU // 2, two)
+    assert _device_of(half) in ("cuda:0", "cuda:1")
+    for process in (first, second, half):
+        _end(process)
+
+
+def test_slots_out_of_range_are_refused(fake_gpus):
+    for slots in (0, devices.SLOTS_PER_GPU + 1, True):
+        with (
+            pytest.raises(DeviceError, match="slots must be an integer from 1 to 4"),
+            device_lease("auto", slots),
+        ):
+            pass

@@ -9,6 +9,7 @@ import json
 import logging
 import math
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -408,3 +409,64 @@ def test_slurm_jobs_ask_for_their_own_estimate(tmp_path):
         wanted = plan.resources(runs[run_id], default)
         assert f"runtime={wanted['runtime']}" in job
         assert f"mem_mb={wanted['mem_mb']}" in job
+
+
+def test_the_paper_tier_is_the_paper_config_and_beyond_adds_the_rest():
+    """config/beyond.yaml adds to config/config.yaml: the paper tier of both is the paper
+    config alone (the same run ids), and the paper + beyond tier every run of both."""
+    from secondorder.study import load_config_files, tiers
+
+    paper = expand(load_config(REPO / "config/config.yaml"))
+    _, both = load_config_files([REPO / "config/config.yaml", REPO / "config/beyond.yaml"])
+    runs = tiers.tier_runs(both)
+    assert list(runs) == [tiers.PAPER, tiers.BEYOND]
+    assert set(runs[tiers.PAPER]) == set(paper) and set(paper) < set(runs[tiers.BEYOND])
+    assert set(runs[tiers.BEYOND]) == set(expand(both))
+    methods = {spec.optimizer for spec in paper.values()}
+    assert not methods & {"adam", "shg-gn", "shg-lm", "shg-cg10"}
+    assert {"adam", "shg-gn", "shg-lm", "shg-cg10"} <= {s.optimizer for s in expand(both).values()}
+    assert list(tiers.tier_runs(load_config(REPO / "config/config.yaml"))) == [tiers.PAPER]
+
+
+def test_beyond_alone_says_it_adds_to_the_paper_config(capsys):
+    with pytest.raises(ConfigError) as error:
+        from secondorder.study import load_config_files
+
+        load_config_files([REPO / "config/beyond.yaml"])
+    message = str(error.value)
+    assert "'sgd'" in message and "not defined in optimizers" in message and "\n" not in message
+    assert message.endswith("--configfile config/config.yaml config/beyond.yaml")
+    assert main(["plan", "--config", str(REPO / "config/beyond.yaml")]) == 2
+    assert "--configfile config/config.yaml config/beyond.yaml" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_plan_prints_each_tier_on_each_calibration_packed_beside_unpacked(
+    tmp_path, monkeypatch, capsys
+):
+    """With a GPU calibration the tiers are priced on it (packed too) and on the shipped CPU
+    one; runs over a job's cap get what to do."""
+    from secondorder.study import tiers
+
+    gpu = {**calibrate.load_calibration(calibrate.DEFAULT_CALIBRATION), "host": "node"}
+    gpu.update(device="cuda", device_name="Fake GPU", memory_mb=80000.0)
+    for setting in gpu["settings"].values():
+        for price in setting["ops"].values():
+            price.update(call_s=1e-3, sample_s=price["sample_s"] / 1000)
+    path = tmp_path / "gpu.json"
+    path.write_text(json.dumps(gpu))
+    monkeypatch.setenv("SECONDORDER_CALIBRATION", str(path))
+    config = [str(REPO / "config/config.yaml"), str(REPO / "config/beyond.yaml")]
+    assert main(["plan", "--config", *config]) == 0
+    out = capsys.readouterr().out.split("\ntiers: ", 1)[1]
+    rows = {(m[1], m[3]): m for m in re.finditer(
+        r"^(paper(?: \+ beyond)?)\s+(\d+)  (Fake GPU|cpu \(vm.*?\))\s+([\d.]+)\s+(\S+)$", out, re.M
+    )}  # fmt: skip
+    assert len(rows) == 4, out
+    assert rows["paper", "Fake GPU"][5] != "-" and rows["paper", next(
+        k[1] for k in rows if k[1].startswith("cpu"))][5] == "-"  # fmt: skip
+    packed, unpacked = float(rows["paper", "Fake GPU"][5]), float(rows["paper", "Fake GPU"][4])
+    assert 0 < packed <= unpacked
+    assert "run(s) need more than the 2880 minutes" in out and "fewer epochs" in out
+    assert "more processes per run once data-parallel runs land" in out
+    assert tiers.label(gpu) == "Fake GPU"

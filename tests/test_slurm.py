@@ -78,7 +78,8 @@ def slurm_args(partition: str) -> list[str]:
     profiles/README.md): its partition and no account (these default resources replace the
     profile's whole list, CHANGE_ME placeholders included), squeue status checks (no
     accounting database, so sacct fails), CPU training on one thread (the node has a few
-    cores, no GPU), and small memory requests."""
+    cores, no GPU), and small memory requests (this --set-resources replaces the profile's
+    list, train's GPU request `gres` included)."""
     return [
         "--profile", "profiles/slurm",
         "--default-resources", f"slurm_partition={partition}", "runtime=30", "mem_mb=1000",
@@ -200,3 +201,40 @@ def test_a_cancelled_training_job_is_rerun_and_resumes_from_its_checkpoint(
         pd.read_csv(run_dir / "metrics.csv").drop(columns="train_time_s"),
         pd.read_csv(reference / "metrics.csv").drop(columns="train_time_s"),
     )
+
+
+def test_a_group_of_small_runs_asks_for_one_gpu_and_trains_them_side_by_side():
+    """What profiles/slurm's commented `groups` lines rely on (Snakemake's group resources):
+    train's `gres` string is kept, not summed; runs whose slots fit in one GPU's form one round
+    (threads and memory summed), the rounds' runtimes add up."""
+    from types import SimpleNamespace
+
+    from snakemake.resources import GroupResources
+
+    def job(slots: int, runtime: int) -> SimpleNamespace:
+        resources = {"gpu_slots": slots, "_cores": 4, "mem_mb": 2000, "runtime": runtime}
+        return SimpleNamespace(resources={**resources, "gres": "gpu:1"}, pipe_group=None)
+
+    class Limits(dict):
+        def get(self, key):
+            return SimpleNamespace(value=dict.get(self, key))
+
+    jobs = [job(1, 10), job(1, 10), job(1, 12), job(4, 30)]
+    group = GroupResources.basic_layered([jobs], Limits(gpu_slots=4, _cores=64), run_local=False)
+    assert group["gres"] == "gpu:1" and group["gpu_slots"] == 4
+    assert (group["_cores"], group["mem_mb"], group["runtime"]) == (12, 6000, 12 + 30)
+
+
+def test_the_slurm_profile_groups_training_runs_when_asked(tmp_path):
+    """A dry run with the profile's commented group lines: training runs go out as group jobs,
+    each run asking for its slots and the group's GPU as a GRES string."""
+    workdir = copy_workflow(tmp_path / "repo")
+    result = snakemake(
+        workdir,
+        *("--profile", "profiles/slurm", "--configfile", CONFIG, "-n"),
+        *("--group-components", "gpu-grid=4", "gpu-extension=4", "gpu-final=4"),
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Group job gpu-grid" in result.stdout
+    trains = result.stdout.split("rule train:")[1:]
+    assert trains and all("gres=gpu:1" in job and "gpu_slots=" in job for job in trains)

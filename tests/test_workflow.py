@@ -121,7 +121,9 @@ def test_slurm_profile_dry_run(workdir):
     assert job_counts(result.stdout)["train"] == expected_runs("config/quick.yaml")
     train_jobs = result.stdout.split("rule train:")[1:]
     # each job's runtime comes from its own estimate (tests/test_plan.py checks the values)
-    assert train_jobs and all("gpu=1" in job and "runtime=" in job for job in train_jobs)
+    assert train_jobs and all(
+        "gres=gpu:1" in job and "gpu_slots=" in job and "runtime=" in job for job in train_jobs
+    )
 
 
 BASE = {

@@ -57,7 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     prepare.set_defaults(handler=_prepare)
 
     expand = commands.add_parser("expand", help="list the unique runs of a study config")
-    expand.add_argument("--config", required=True, type=Path)
+    expand.add_argument(
+        "--config", required=True, type=Path, nargs="+", help="one, or several merged in order"
+    )
     expand.add_argument("--json", action="store_true", help="print the specs as JSON")
     expand.set_defaults(handler=_expand)
 
@@ -101,11 +103,30 @@ def _parser() -> argparse.ArgumentParser:
     )
     bench.set_defaults(handler=_bench)
 
+    check = commands.add_parser(
+        "gpu-check",
+        help="try the GPU path once on one device: the test study, CPU agreement, calibration, "
+        "benchmark and leases (README, 'GPU check')",
+    )
+    check.add_argument("--device", default="cuda", help="cuda (default), cuda:N, auto or cpu")
+    check.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    check.add_argument(
+        "--small", action="store_true", help="fewer networks and steps (the CPU rehearsal)"
+    )
+    check.add_argument("--workflow", type=Path, default=Path("."), help="checkout with Snakefile")
+    check.set_defaults(handler=_gpu_check)
+
     plan = commands.add_parser(
         "plan",
         help="estimate a study's compute time per run and artifact, or measure the calibration",
     )
-    plan.add_argument("--config", type=Path, help="the study config (needed without --calibrate)")
+    plan.add_argument(
+        "--config",
+        type=Path,
+        nargs="+",
+        help="the study config, or several merged in order as Snakemake's --configfile merges "
+        "them (config/config.yaml config/beyond.yaml); needed without --calibrate",
+    )
     plan.add_argument(
         "--calibrate",
         action="store_true",
@@ -139,9 +160,9 @@ def _prepare(args: argparse.Namespace) -> int:
 
 
 def _expand(args: argparse.Namespace) -> int:
-    from secondorder.study import expand, load_config
+    from secondorder.study import expand, load_config_files
 
-    runs = expand(load_config(args.config))
+    runs = expand(load_config_files(args.config)[1])
     if args.json:
         print(json.dumps({run_id: spec.to_dict() for run_id, spec in runs.items()}, indent=2))
     else:
@@ -234,10 +255,19 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def _plan(args: argparse.Namespace) -> int:
-    from secondorder.study import artifact_runs, calibrate, expand, load_config, plan
+def _gpu_check(args: argparse.Namespace) -> int:
+    from secondorder.gpu_check import run_gpu_check
 
-    study = load_config(args.config) if args.config is not None else None
+    report = run_gpu_check(args.device, args.out, small=args.small, workflow=args.workflow)
+    failed = [name for name, step in report["steps"].items() if not step["ok"]]
+    print(f"wrote {args.out}: {'all steps ok' if not failed else 'FAILED: ' + ', '.join(failed)}")
+    return 1 if failed else 0
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from secondorder.study import artifact_runs, calibrate, expand, load_config_files, plan, tiers
+
+    study = load_config_files(args.config)[1] if args.config is not None else None
     if args.calibrate:
         settings = (
             calibrate.all_settings()
@@ -259,6 +289,10 @@ def _plan(args: argparse.Namespace) -> int:
     estimate = plan.study_plan(runs, artifact_runs(study), calibration)
     measured = plan.measured_seconds(args.measured, runs) if args.measured else None
     print(plan.format_plan(estimate, calibration, measured))
+    shipped = [p for p in calibrate.shipped_calibrations() if str(p) != calibration["path"]]
+    priced = [calibration, *(calibrate.load_calibration(path) for path in shipped)]
+    rows = tiers.tier_costs(tiers.tier_runs(study), priced)
+    print("\n" + tiers.format_tiers(rows, study["run"]["epochs"]))
     return 0
 
 

@@ -18,7 +18,7 @@ import contextlib
 import json
 import logging
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -86,6 +86,46 @@ def train_gpus(device: str) -> int:
     return 0
 
 
+def train_gpu_slots(device: str, runs: Mapping[str, RunSpec]) -> Callable[[Any], int]:
+    """Rule train's ``gpu_slots`` resource function: 0 where training jobs use no GPU
+    (:func:`train_gpus`), else the run's slots of one GPU, priced on a GPU calibration
+    (:func:`secondorder.study.packing.gpu_slots`; every slot without one)."""
+    if not train_gpus(device):
+        return lambda wildcards: 0
+    from secondorder.study import calibrate, packing
+
+    calibration = calibrate.gpu_calibration()
+    return lambda wildcards: packing.gpu_slots(runs[wildcards.run_id], calibration)
+
+
+TRAIN_GROUPS = ("gpu-grid", "gpu-extension", "gpu-final")
+"""Job groups of training runs (cluster runs only): a grid's tuning runs, the points an edge
+extension adds, the final runs. One group each, because a group that a path of the DAG leaves
+and enters again (trial -> select -> final) is refused by Snakemake."""
+
+
+def train_group(
+    runs: Mapping[str, RunSpec],
+    grid: Mapping[str, Any],
+    components: Callable[[], Mapping[str, int]],
+) -> Callable[[Any], str | None]:
+    """Rule train's ``group`` function: the group of a run of ``runs``, final, in a grid
+    (``grid``: the study's runs) or added by an edge extension (:data:`TRAIN_GROUPS`), when
+    ``--group-components`` (``components()``, known only after the Snakefile is read) names one
+    of them, else None. Snakemake then submits that many runs as one cluster job that holds
+    one GPU (profiles/slurm); local runs ignore groups."""
+    from secondorder.study import tuning
+
+    def group(wildcards: Any) -> str | None:
+        if not set(components()) & set(TRAIN_GROUPS):
+            return None
+        if not tuning.is_tuning_run(runs[wildcards.run_id]):
+            return TRAIN_GROUPS[2]
+        return TRAIN_GROUPS[0] if wildcards.run_id in grid else TRAIN_GROUPS[1]
+
+    return group
+
+
 def analysis_code() -> list[str]:
     """Every module of :mod:`secondorder.analysis` (findings and report included): an input
     of the analysis rules, so that editing it redraws figures and tables (cheap). Training code
@@ -131,10 +171,12 @@ def train_job(
     threads: int,
     selections: Sequence[str | Path] = (),
     record_failure: bool = True,
+    gpu_slots: int = 0,
 ) -> dict[str, Any]:
     """Train one run of the DAG (:func:`secondorder.training.loop.train_run`) and return its
     summary. A final run with a search reads its group's selection, the one file of
-    ``selections``.
+    ``selections``. On a GPU it holds the job's ``gpu_slots`` of one GPU's slots (0, a job
+    planned for the CPU that finds a GPU: all of them).
 
     A tuning run whose training raises (not a user error: those stop the job) is recorded as
     failed instead when ``record_failure`` (the job's last attempt: earlier ones fail, so that
@@ -143,6 +185,7 @@ def train_job(
     failure fails the job.
     """
     from secondorder.study import tuning
+    from secondorder.training.devices import SLOTS_PER_GPU
     from secondorder.training.loop import train_run
 
     selection = [json.loads(Path(path).read_text()) for path in selections]
@@ -155,6 +198,7 @@ def train_job(
             progress=False,
             threads=threads,
             selection=selection[0] if selection else None,
+            slots=gpu_slots or SLOTS_PER_GPU,
         )
     except USER_ERRORS:
         raise

@@ -19,12 +19,13 @@ config.update(STUDY)  # what jobs (scripts, report captions) read: the checked s
 
 RUNS = study.expand(STUDY)  # run id -> RunSpec, one training job each (tuning runs too)
 SEARCHES = study.searches(STUDY)  # search group -> a final run that reads its selection
+TRAINABLE = RUNS | tuning.extension_runs(SEARCHES)  # + what edge winners may add
 ARTIFACT_RUNS = study.artifact_runs(STUDY)  # artifact name -> its run ids
 ARTIFACT_FILES = artifacts.artifact_files(STUDY["artifacts"])  # every artifact's files
 # Preset name -> method, in the config's order: fixes each preset's colour in every figure.
 PRESET_METHODS = {name: p["method"] for name, p in STUDY["optimizers"].items()}
 TUNED_PRESETS = tuning.tuned_presets(STUDY["optimizers"], SEARCHES)
-TRAIN_GPUS = glue.train_gpus(STUDY["device"])
+TRAIN_GPU_SLOTS = glue.train_gpu_slots(STUDY["device"], TRAINABLE)  # 0 on a CPU
 # What training jobs ask the scheduler for (plan.calibration_for_requests; None: the default).
 CALIBRATION = plan.calibration_for_requests()
 ANALYSIS_CODE = glue.analysis_code()  # an input of every analysis rule
@@ -43,11 +44,11 @@ wildcard_constraints:
 
 
 def run_spec(wildcards):
-    return RUNS[wildcards.run_id].to_dict()
+    return TRAINABLE[wildcards.run_id].to_dict()
 
 
 def run_bundle(wildcards):
-    return layout.bundle(RUNS[wildcards.run_id].dataset)
+    return layout.bundle(TRAINABLE[wildcards.run_id].dataset)
 
 
 def run_bundle_digest(wildcards):
@@ -56,18 +57,18 @@ def run_bundle_digest(wildcards):
 
 def run_selection(wildcards):
     """The selection a final run with a search trains with (none for other runs)."""
-    spec = RUNS[wildcards.run_id]
+    spec = TRAINABLE[wildcards.run_id]
     return [layout.selection(spec.tuning_group)] if spec.search is not None else []
 
 
 def train_runtime(wildcards, attempt):
     """Minutes for the scheduler: the run's estimate (secondorder.study.plan.resources)."""
-    return plan.resources(RUNS[wildcards.run_id], CALIBRATION, attempt)["runtime"]
+    return plan.resources(TRAINABLE[wildcards.run_id], CALIBRATION, attempt)["runtime"]
 
 
 def train_mem_mb(wildcards, attempt):
     """Host memory for the scheduler: the run's estimate (secondorder.study.plan.resources)."""
-    return plan.resources(RUNS[wildcards.run_id], CALIBRATION, attempt)["mem_mb"]
+    return plan.resources(TRAINABLE[wildcards.run_id], CALIBRATION, attempt)["mem_mb"]
 
 
 def train_retries_left(wildcards, attempt):
@@ -75,13 +76,12 @@ def train_retries_left(wildcards, attempt):
     return max(0, workflow.execution_settings.retries + 1 - attempt)
 
 
-def group_spec(wildcards):
-    return SEARCHES[wildcards.group].to_dict()
-
-
-def group_trial_summaries(wildcards):
-    trials = tuning.trial_runs(SEARCHES[wildcards.group])
-    return [layout.run_file(trial.run_id, layout.SUMMARY) for trial in trials]
+def group_summaries(wildcards, extended=True):
+    """Its grid's tuning summaries, and with extend_edges those of the points added beyond."""
+    spec, grid = SEARCHES[wildcards.group], None
+    if extended and tuning.extends(spec):
+        grid = checkpoints.select_grid.get(**wildcards).output[0]
+    return tuning.selection_summaries(spec, grid)
 
 
 def artifact_records(wildcards):

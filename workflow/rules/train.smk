@@ -27,11 +27,16 @@ rule train:
         layout.log("train", "{run_id}"),
     benchmark:
         layout.benchmark("train", "{run_id}")
+    # --group-components gpu-grid=4 gpu-extension=4 gpu-final=4: 4 runs per cluster job (a GPU)
+    group:
+        glue.train_group(
+            TRAINABLE, RUNS, lambda: workflow.group_settings.group_components
+        )
     conda:
         CONDA_ENV
     threads: 1
     resources:
-        gpu=TRAIN_GPUS,
+        gpu_slots=TRAIN_GPU_SLOTS,
         runtime=train_runtime,
         mem_mb=train_mem_mb,
         retries_left=train_retries_left,

@@ -18,5 +18,6 @@ with rule_job("train", smk.log[0], append=True):
         threads=smk.threads,  # the rule's `threads:` (1, as train_run's default)
         selections=smk.input.selection,  # a run with a search reads its group's; others none
         record_failure=smk.resources.retries_left == 0,  # a tuning run's last attempt
+        gpu_slots=smk.resources.gpu_slots,  # its share of a GPU (secondorder.study.packing)
     )
     logging.info("run %s: %s", spec.run_id, summary["status"])

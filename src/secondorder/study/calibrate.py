@@ -63,6 +63,32 @@ def load_calibration(path: str | Path | None = None) -> dict[str, Any]:
     return {**values, "path": str(chosen)}
 
 
+def shipped_calibrations() -> list[Path]:
+    """The calibrations shipped with the package: the CPU one first, then those of GPUs
+    (``calibration-<gpu name>.json`` beside it, written by ``make gpu-check``)."""
+    others = sorted(
+        set(DEFAULT_CALIBRATION.parent.glob("calibration-*.json")) - {DEFAULT_CALIBRATION}
+    )
+    return [DEFAULT_CALIBRATION, *others]
+
+
+def gpu_calibration() -> dict[str, Any] | None:
+    """A GPU's calibration to price GPU shares with: :func:`load_calibration`'s when it is of a
+    GPU, else the first shipped one of a GPU, else None. One that cannot be read counts as
+    none (said in a logged line): planning never stops a study."""
+    try:
+        chosen = load_calibration()
+        if chosen["device"] == "cuda":
+            return chosen
+        for path in shipped_calibrations()[1:]:
+            values = load_calibration(path)
+            if values["device"] == "cuda":
+                return values
+    except ConfigError as error:
+        log.warning("%s; every GPU job takes a whole GPU", error)
+    return None
+
+
 def read_calibration(path: str | Path, origin: str = "") -> dict[str, Any]:
     """The calibration file at ``path`` as written, checked; a :class:`ConfigError` naming it
     (and ``origin``, where it was named) and what to do when it cannot be read."""
@@ -193,7 +219,13 @@ def calibrate(
             for setting in sorted(set(settings))
         }
         env = environment(dev, 0, {})
+        memory = (  # what packing.gpu_slots divides a run's GPU memory by
+            {"memory_mb": torch.cuda.get_device_properties(dev).total_memory / 2**20}
+            if dev.type == "cuda"
+            else {}
+        )
     return {
+        **memory,
         "host": socket.gethostname(),
         "device": dev.type,
         "device_name": env["device_name"],

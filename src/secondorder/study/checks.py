@@ -113,3 +113,20 @@ def quoted_number_hint(value: Any) -> str:
         if math.isfinite(number):
             return f" (text, not a number: write {number!r} without quotes)"
     return ""
+
+
+def check_presets_defined(names: Any, presets: Mapping[str, Any], where: str) -> None:
+    """Refuse preset ``names`` (an artifact's optimizers) that ``presets`` lacks, saying that a
+    config adding to another (config/beyond.yaml to config/config.yaml) is given after it."""
+    missing = (
+        [n for n in names if isinstance(n, str) and n not in presets]
+        if isinstance(names, list)
+        else []
+    )
+    if missing:
+        raise ConfigError(
+            f"{where}: {', '.join(map(repr, missing))} not defined in optimizers; choose one "
+            f"of: {', '.join(presets)}; a config that adds to another, as config/beyond.yaml adds "
+            "to config/config.yaml, goes after it: --configfile config/config.yaml "
+            "config/beyond.yaml"
+        )

@@ -87,7 +87,7 @@ def expected_work(spec: RunSpec) -> Work:
 
 def estimate_seconds(spec: RunSpec, calibration: Mapping[str, Any]) -> float:
     """Predicted wall time of the run's job on the calibrated device, start-up included."""
-    setting = _setting(calibration, spec)
+    setting = setting_prices(calibration, spec)
     work = expected_work(spec)
     compute = sum(
         work.calls[op] * setting["ops"][op]["call_s"]
@@ -100,7 +100,7 @@ def estimate_seconds(spec: RunSpec, calibration: Mapping[str, Any]) -> float:
 def estimate_mem_mb(spec: RunSpec, calibration: Mapping[str, Any]) -> float:
     """Predicted peak host memory of the run's job: the process with torch, the dataset bundle,
     its float copy when training on the CPU, and the activations of the largest call."""
-    setting = _setting(calibration, spec)
+    setting = setting_prices(calibration, spec)
     facts = DATASETS[spec.dataset]
     pixels = facts.channels * facts.image_size**2
     bundle_mb = (facts.train_size + facts.test_size) * pixels / 2**20
@@ -231,7 +231,7 @@ def format_plan(
     if capped:
         lines.append(
             f"warning: {capped} runs would need more than the {RUNTIME_CAP_MIN} minutes a job "
-            "may ask for: use a faster device (and calibrate it)"
+            "may ask for: see the tiers below for what to do"
         )
     if measured:
         shared = [run_id for run_id in plan["runs"] if run_id in measured]
@@ -254,7 +254,9 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def _setting(calibration: Mapping[str, Any], spec: RunSpec) -> dict[str, Any]:
+def setting_prices(calibration: Mapping[str, Any], spec: RunSpec) -> dict[str, Any]:
+    """The calibration's prices of the run's network; a :class:`ConfigError` naming the fix
+    when it has none."""
     key = setting_key(spec.dataset, spec.model, spec.variant)
     try:
         return calibration["settings"][key]

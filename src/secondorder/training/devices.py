@@ -1,10 +1,12 @@
-"""What a run computes on: the training device, exclusive leases of GPUs between concurrent
-runs, and torch's CPU threads.
+"""What a run computes on: the training device, leases of GPU slots between concurrent runs,
+and torch's CPU threads.
 
 Snakemake assigns no GPU ids: on a machine with several GPUs, each training process must pick
-one that no other run uses. :func:`device_lease` takes an exclusive ``flock`` on a lock file of
-a free GPU for the duration of a ``with`` block (one run) and releases it at the end, so that a
-process that trains many runs one after another never waits for itself.
+one whose capacity no other run uses. A GPU offers :data:`SLOTS_PER_GPU` slots, one lock file
+each; :func:`device_lease` takes an exclusive ``flock`` on ``slots`` free slot files of one GPU
+for the duration of a ``with`` block (one run) and releases them at the end, so that small runs
+(one slot) share a GPU, a large one (every slot) has it alone, and a process that trains many
+runs one after another never waits for itself.
 
 Lock files are keyed by the physical GPU (its UUID, else its PCI address), not by the visible
 index: two studies with different ``CUDA_VISIBLE_DEVICES`` see the same GPU under different
@@ -40,18 +42,23 @@ result (float sums in another thread count differ in the last bits)."""
 LOCK_DIR_NAME = "secondorder-gpu-locks"
 POLL_INTERVAL_S = 5.0
 """How often a process whose GPUs are all taken tries again."""
+SLOTS_PER_GPU = 4
+"""Slots of one GPU (Snakemake's resource ``gpu_slots``: ``--resources gpu_slots=4`` per GPU).
+A run takes 1 to all of them (:func:`secondorder.study.packing.gpu_slots`)."""
 
 
 @contextlib.contextmanager
-def device_lease(requested: str = "auto") -> Iterator[torch.device]:
+def device_lease(requested: str = "auto", slots: int = SLOTS_PER_GPU) -> Iterator[torch.device]:
     """The training device for the ``with`` block: ``cpu``, ``cuda[:N]``, or ``auto``.
 
-    ``auto`` means CUDA when present, else the CPU. For ``auto`` and ``cuda`` the block holds an
-    exclusive lock of the first visible GPU that no other process holds (waiting, with one log
-    message, while all are taken); the lock is released when the block ends. An explicit
-    ``cuda:N`` is the caller's choice and takes no lock. Under SLURM, each job sees only its own
-    GPU, whose lock no other job holds.
+    ``auto`` means CUDA when present, else the CPU. For ``auto`` and ``cuda`` the block holds
+    exclusive locks of ``slots`` of the :data:`SLOTS_PER_GPU` slots of one visible GPU, the one
+    with the most free slots (waiting, with one log message, while no GPU has enough); they are
+    released when the block ends. An explicit ``cuda:N`` is the caller's choice and takes no
+    lock. Under SLURM, each job sees only its own GPU, whose slots only its runs take.
     """
+    if isinstance(slots, bool) or not isinstance(slots, int) or not 1 <= slots <= SLOTS_PER_GPU:
+        raise DeviceError(f"slots must be an integer from 1 to {SLOTS_PER_GPU}, got {slots!r}")
     if requested == "cpu" or (requested == "auto" and not torch.cuda.is_available()):
         yield torch.device("cpu")
         return
@@ -62,11 +69,12 @@ def device_lease(requested: str = "auto") -> Iterator[torch.device]:
     if requested.startswith("cuda:"):
         yield torch.device(requested)
         return
-    index, handle = _lock_a_free_gpu()
+    index, handles = _lock_free_slots(slots)
     try:
         yield torch.device(f"cuda:{index}")
     finally:
-        os.close(handle)  # releases the flock
+        for handle in handles:
+            os.close(handle)  # releases the flock
 
 
 @contextlib.contextmanager
@@ -119,33 +127,69 @@ def lock_dir() -> Path:
     return path
 
 
-def _lock_a_free_gpu() -> tuple[int, int]:
-    """(visible index, open lock file descriptor holding its flock); waits while all are taken."""
-    folder = lock_dir()
-    paths = [folder / f"{physical_id(index)}.lock" for index in range(torch.cuda.device_count())]
-    if not paths:
+def slot_paths(index: int) -> list[Path]:
+    """The lock files of the slots of visible GPU ``index`` (keyed by its physical id)."""
+    name = physical_id(index)
+    return [lock_dir() / f"{name}.slot{slot}.lock" for slot in range(SLOTS_PER_GPU)]
+
+
+def _lock_free_slots(slots: int) -> tuple[int, list[int]]:
+    """(visible index, open descriptors holding the flocks of ``slots`` of its slots): the GPU
+    with the most free slots that has enough; waits while none has."""
+    gpus = [slot_paths(index) for index in range(torch.cuda.device_count())]
+    if not gpus:
         raise DeviceError("CUDA is available but shows no GPU (check CUDA_VISIBLE_DEVICES)")
     told = False
     while True:
-        for index, path in enumerate(paths):
-            handle = _open_lock_file(path)
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(handle)
-                continue
-            if told:
-                log.info("got GPU %d (%s) after waiting", index, path.name)
-            return index, handle
+        free = [sum(not _held(path) for path in paths) for paths in gpus]
+        for index in sorted(range(len(gpus)), key=lambda i: -free[i]):
+            handles = _take(gpus[index], slots)
+            if handles:
+                if told:
+                    log.info("got %d slot(s) of GPU %d after waiting", slots, index)
+                return index, handles
         if not told:
             log.warning(
-                "waiting for a free GPU: all %d locked (lock files %s); retrying every %gs",
-                len(paths),
-                ", ".join(map(str, paths)),
+                "waiting for %d free slot(s) of one GPU: all %d GPU(s) have fewer (lock files "
+                "%s); retrying every %gs",
+                slots,
+                len(gpus),
+                ", ".join(str(path) for paths in gpus for path in paths),
                 POLL_INTERVAL_S,
             )
             told = True
         time.sleep(POLL_INTERVAL_S)
+
+
+def _take(paths: list[Path], slots: int) -> list[int]:
+    """Descriptors holding ``slots`` of the flocks of ``paths``, or [] (none kept) when fewer
+    are free."""
+    handles = []
+    for path in paths:
+        handle = _open_lock_file(path)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(handle)
+            continue
+        handles.append(handle)
+        if len(handles) == slots:
+            return handles
+    for handle in handles:
+        os.close(handle)
+    return []
+
+
+def _held(path: Path) -> bool:
+    """Whether another descriptor holds ``path``'s flock (a probe: taken and released at once)."""
+    handle = _open_lock_file(path)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(handle)
+    return False
 
 
 def _open_lock_file(path: Path) -> int:

@@ -1,12 +1,11 @@
 """The training loop: one :class:`~secondorder.spec.RunSpec` -> one run record.
 
-A run holds its dataset on the device, draws mini-batches by on-device permutation and calls
-``optimizer.step(objective, batch, curvature_batch)`` once per iteration on the batches of its
-data plan (:mod:`.batches`). One epoch is one pass of the update loop over the training set, as
-in the paper, whatever the extra work (the cost counters record it). At each logging point the
-training clock stops (:mod:`.clock`) while the model is evaluated (:mod:`.evaluate`). A training
-loss that is not finite or above ``divergence_factor`` times the initial loss stops the run as
-diverged, its record kept (:mod:`.record`). Each epoch ends with a checkpoint (:mod:`.checkpoint`).
+A run holds its data on the device and calls ``optimizer.step(objective, batch, curvature_batch)``
+once an iteration, on the batches of :mod:`.batches`. One epoch is one pass of the update loop over
+the training set, as in the paper, whatever the extra work (the cost counters record it). The
+clock (:mod:`.clock`) stops while the model is evaluated (:mod:`.evaluate`): at each logging
+point, and on the training set at the end. A non-finite loss, or one above ``divergence_factor``
+x the initial, stops the run as diverged (:mod:`.record`). Each epoch ends in a checkpoint.
 """
 
 from __future__ import annotations
@@ -25,7 +24,12 @@ from secondorder.spec import RunSpec
 from secondorder.training import checkpoint, evaluate, record
 from secondorder.training.batches import DataPlan, step_batches
 from secondorder.training.checkpoint import TrainingState
-from secondorder.training.devices import DEFAULT_THREADS, device_lease, torch_threads
+from secondorder.training.devices import (
+    DEFAULT_THREADS,
+    SLOTS_PER_GPU,
+    device_lease,
+    torch_threads,
+)
 from secondorder.training.progress import progress_report
 from secondorder.training.record import RunRecord, Status
 from secondorder.training.selection import run_to_train
@@ -42,6 +46,7 @@ def train_run(
     progress: bool | None = None,
     threads: int = DEFAULT_THREADS,
     selection: Mapping[str, Any] | None = None,
+    slots: int = SLOTS_PER_GPU,
 ) -> dict[str, Any]:
     """Train one run into ``out_dir`` (``metrics.csv``, ``model.pt``, ``summary.json``); return
     its summary. ``progress``: a progress bar (None: when stderr is a terminal).
@@ -53,6 +58,7 @@ def train_run(
     returns normally; any other failure writes ``failed.json`` and re-raises. ``threads`` (torch's
     CPU threads, restored afterwards) is recorded as ``torch_threads``, not in the run id: like
     the device, it changes the speed and the last bits of the floats, not the experiment.
+    On a GPU the run holds ``slots`` of its slots (:func:`~.devices.device_lease`).
     """
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise ConfigError(f"threads must be a positive integer, got {threads!r}")
@@ -64,7 +70,7 @@ def train_run(
         log.info("%s: kept its finished record (same spec, data and code)", spec.run_id)
         return summary
     # an unusable device is refused before anything is written; a GPU is locked for this run
-    with device_lease(device) as leased, torch_threads(threads):
+    with device_lease(device, slots) as leased, torch_threads(threads):
         record.clear_for_training(out_dir)
         try:
             return _train(spec, Path(data_bundle), out_dir, leased, progress, tuned)
@@ -145,6 +151,7 @@ def _train(
         resumed_from_epoch=state.resumed_from_epoch,
         tuning=tuned,
         environment=record.environment(device, spec.seed, data.meta),
+        on_training_set=evaluate.on_training_set(model, data),
     ).write(out_dir, state.rows, model.state_dict())
     checkpoint.remove(out_dir)
     return summary
