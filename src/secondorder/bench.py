@@ -26,7 +26,7 @@ from secondorder import atomic
 from secondorder.curvature import Batch, Objective
 from secondorder.models import build_model
 from secondorder.optim import METHODS, build_optimizer, resolve_hparams
-from secondorder.spec import DATASETS
+from secondorder.spec import DATASETS, RunSpec
 from secondorder.training.batches import DataPlan
 from secondorder.training.devices import device_lease, synchronize
 from secondorder.training.record import environment
@@ -177,16 +177,10 @@ def _ratios(results: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     return ratios
 
 
-def _sgd_epoch(data_bundle: Path, dev: torch.device, quick: bool) -> dict[str, Any]:
-    """Training time of one SGD epoch of LeNet on MNIST through the real runner, and of the
-    same epoch by a hand loop on the same resident tensors (what the runner adds: its batch
-    plan, counters and logging; evaluations are off both clocks)."""
-    if not Path(data_bundle).exists():
-        return {"skipped": f"no MNIST bundle at {data_bundle} (run the data rule first)"}
-    from secondorder.spec import RunSpec
-    from secondorder.training.loop import train_run
-
-    spec = RunSpec(
+def lenet_sgd_spec(**fields: Any) -> RunSpec:
+    """One epoch of SGD (lr 0.05, batch 100) on LeNet/MNIST: the small run that the benchmark's
+    epoch and the GPU check's lease step train; `fields` set its subsets and logging."""
+    defaults = dict(
         dataset="mnist",
         model="lenet",
         activation="tanh",
@@ -197,10 +191,20 @@ def _sgd_epoch(data_bundle: Path, dev: torch.device, quick: bool) -> dict[str, A
         batch_size=100,
         epochs=1,
         seed=0,
-        train_subset=2000 if quick else None,
-        test_subset=1000,
         logs_per_epoch=1,
     )
+    return RunSpec(**{**defaults, **fields})
+
+
+def _sgd_epoch(data_bundle: Path, dev: torch.device, quick: bool) -> dict[str, Any]:
+    """Training time of one SGD epoch of LeNet on MNIST through the real runner, and of the
+    same epoch by a hand loop on the same resident tensors (what the runner adds: its batch
+    plan, counters and logging; evaluations are off both clocks)."""
+    if not Path(data_bundle).exists():
+        return {"skipped": f"no MNIST bundle at {data_bundle} (run the data rule first)"}
+    from secondorder.training.loop import train_run
+
+    spec = lenet_sgd_spec(train_subset=2000 if quick else None, test_subset=1000)
     with tempfile.TemporaryDirectory() as tmp:
         threads = torch.get_num_threads()  # as the other measurements of this benchmark
         summary = train_run(

@@ -10,29 +10,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from secondorder.bench import lenet_sgd_spec
 from secondorder.gpu_check.agreement import metrics_rows
 from secondorder.spec import RunSpec
 
 
 def lease_spec(small: bool) -> RunSpec:
     """A small LeNet SGD run, as a small job that could share a GPU."""
-    from secondorder.optim import resolve_hparams
-
-    return RunSpec(
-        dataset="mnist",
-        model="lenet",
-        activation="tanh",
-        variant="standard",
-        optimizer="sgd",
-        method="sgd",
-        hparams=resolve_hparams("sgd", {"lr": 0.05}),
-        batch_size=100,
-        epochs=1,
-        seed=0,
-        train_subset=1000 if small else 20_000,
-        test_subset=500,
-        logs_per_epoch=2,
-    )
+    return lenet_sgd_spec(train_subset=1000 if small else 20_000, test_subset=500, logs_per_epoch=2)
 
 
 def check_lease(device: str, bundle: Path, tmp: Path, small: bool) -> dict[str, Any]:
