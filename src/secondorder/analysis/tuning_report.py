@@ -28,6 +28,7 @@ from matplotlib.ticker import NullFormatter
 
 from secondorder import atomic
 from secondorder.analysis.figures import save_figure
+from secondorder.analysis.findings.thresholds import LOSS_MARGIN
 from secondorder.analysis.style import (
     dataset_label,
     model_label,
@@ -40,7 +41,9 @@ from secondorder.study.grids import EDGE_RULE, EDGES, EXTENSION_RULE, tried_spac
 from secondorder.study.tuning import BUDGET_RULE, SELECTION_RULE, grid_budgets
 from secondorder.training.record import Status
 
-NEAR_BEST = 0.05  # a point "near the best": validation loss within 5 % of the group's best
+# A point "near the best": validation loss within the findings' loss margin of the group's
+# best, the margin by which the hard-to-tune rule counts the same share.
+NEAR_BEST = LOSS_MARGIN
 _EXCLUDED = {"marker": "x", "color": "#D55E00", "ms": 9, "mew": 2}
 # The columns that name a search group's setting, in the order of the table's columns.
 SETTING = (*GRID_AXES, "optimizer", "method")
